@@ -1,0 +1,101 @@
+"""The ``newsbeam`` command.
+
+    newsbeam run --feeds FEEDS --output OUT [beam options]   ingest feeds into OUT
+    newsbeam demo [--output OUT]                              serve samples/ on loopback, ingest, summarise
+    newsbeam summary OUT                                      summarise a dataset with DuckDB
+
+``run`` with no ``--runner`` uses the FnApiRunner, the engine the DirectRunner runs on
+locally (naming it skips the DirectRunner's attempt to download Prism, which fails
+offline). Any Beam runner works: ``--runner=FlinkRunner|SparkRunner|DataflowRunner``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+import uuid
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.graph import build
+from pipeline.manifest import build_manifest, collect_metrics, write_manifest
+from pipeline.options import NewsOptions
+from schemas.timeutil import utc_now_iso
+from transforms._files import cleanup_temp
+
+LOG = logging.getLogger("newsbeam")
+DEFAULT_LOCAL_RUNNER = "FnApiRunner"
+
+
+class RunOutcome(NamedTuple):
+    run_id: str
+    output: str
+    manifest: dict
+    manifest_path: str
+
+
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run(argv: Optional[list[str]] = None) -> RunOutcome:
+    """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
+    options = PipelineOptions(argv)
+    news = options.view_as(NewsOptions)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_LOCAL_RUNNER
+    run_id = news.run_id or new_run_id()
+    news.run_id = run_id
+    started, clock = utc_now_iso(), time.monotonic()
+    state, metrics = "FAILED", {}
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, news, run_id)
+        result = pipeline.run()
+        state = str(result.wait_until_finish())
+        metrics = collect_metrics(result)
+    finally:
+        manifest = build_manifest(
+            run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
+            metrics, state, started, utc_now_iso(), time.monotonic() - clock,
+        )
+        path = write_manifest(news.output, manifest)
+        cleanup_temp(news.output, run_id)
+    return RunOutcome(run_id, news.output, manifest, path)
+
+
+def _cmd_run(argv: list[str]) -> int:
+    outcome = run(argv)
+    balance = outcome.manifest["conservation"]
+    print(f"run {outcome.run_id}: {outcome.manifest['state']}; manifest {outcome.manifest_path}")
+    print("items in {items_in} = articles {articles} + duplicates {duplicates} + dropped "
+          "{dropped} + failed {failed}: {verdict}".format(
+              **balance, verdict="balanced" if balance["balanced"] else "NOT BALANCED"))
+    return 0 if balance["balanced"] and outcome.manifest["state"] == "DONE" else 1
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "run":
+        return _cmd_run(rest)
+    if command == "demo":
+        from pipeline.demo import main as demo_main
+
+        return demo_main(rest)
+    if command == "summary":
+        from pipeline.summary import main as summary_main
+
+        return summary_main(rest)
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

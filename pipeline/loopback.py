@@ -1,0 +1,75 @@
+"""A static site on loopback, for the demo, the tests and the benchmarks.
+
+Serves a directory on 127.0.0.1 with a free port. In text files (.xml, .html, .opml,
+.txt) the placeholder ``{{BASE}}`` becomes the server's own base URL, so fixture feeds
+can carry absolute links without knowing the port in advance. Paths that do not exist
+are 404s (the demo's dead link relies on that).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+PLACEHOLDER = b"{{BASE}}"
+_TEXT_SUFFIXES = {".xml", ".html", ".htm", ".opml", ".txt", ".rss", ".atom"}
+_TYPES = {".xml": "application/xml", ".rss": "application/rss+xml",
+          ".atom": "application/atom+xml", ".opml": "text/x-opml"}
+
+
+class LoopbackSite:
+    """Context manager: ``with LoopbackSite(root) as site: site.url("/feed.xml")``."""
+
+    def __init__(self, root: Path | str, host: str = "127.0.0.1"):
+        self.root = Path(root).resolve()
+        self.requests: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                site.requests.append(self.path)
+                body, ctype = site.render(urlsplit(self.path).path)
+                if body is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self.base = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def render(self, path: str) -> tuple[bytes | None, str]:
+        target = (self.root / unquote(path).lstrip("/")).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if self.root not in target.parents or not target.is_file():
+            return None, ""
+        body = target.read_bytes()
+        if target.suffix in _TEXT_SUFFIXES:
+            body = body.replace(PLACEHOLDER, self.base.encode())
+        ctype = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype.endswith("xml"):
+            ctype += "; charset=utf-8"
+        return body, ctype
+
+    def url(self, path: str) -> str:
+        return self.base + "/" + path.lstrip("/")
+
+    def __enter__(self) -> "LoopbackSite":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

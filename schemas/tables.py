@@ -1,0 +1,139 @@
+"""The versioned Parquet schemas of the output dataset (the analytics contract).
+
+Schemas evolve only by adding nullable columns; bump ``SCHEMA_VERSION`` when they do.
+Every file carries the version in its metadata and articles carry it as a column too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
+import pyarrow as pa
+
+from schemas.elements import Article, Duplicate, Failure
+from schemas.timeutil import parse_iso
+
+SCHEMA_VERSION = "1.0.0"
+_META = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
+TS = pa.timestamp("us", tz="UTC")
+
+ENTITY_TYPE = pa.struct(
+    [
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("key", pa.string()),
+    ]
+)
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("canonical_url", pa.string(), nullable=False),
+        ("feed_url", pa.string()),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published", TS),
+        ("modified", TS),
+        ("fetched_at", TS),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("word_count", pa.int32()),
+        ("description", pa.string()),
+        ("image_url", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("text_source", pa.string()),
+        ("content_hash", pa.string()),
+        ("entities", pa.list_(ENTITY_TYPE)),
+        ("run_id", pa.string()),
+        ("schema_version", pa.string()),
+    ],
+    metadata=_META,
+)
+
+DUPLICATE_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("canonical_article_id", pa.string(), nullable=False),
+        ("method", pa.string()),
+        ("similarity", pa.float64()),
+        ("feed_url", pa.string()),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("published", TS),
+        ("fetched_at", TS),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+FAILURE_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("stage", pa.string()),
+        ("url", pa.string()),
+        ("feed_url", pa.string()),
+        ("error", pa.string()),
+        ("detail", pa.string()),
+        ("http_status", pa.int32()),
+        ("severity", pa.string()),
+        ("unit", pa.string()),
+        ("at", TS),
+    ],
+    metadata=_META,
+)
+
+_TS_FIELDS = {"published", "modified", "fetched_at", "at"}
+
+
+def _record(row: NamedTuple, run_id: str, schema: pa.Schema) -> dict[str, Any]:
+    values = row._asdict()
+    values["run_id"] = run_id
+    values["schema_version"] = SCHEMA_VERSION
+    out: dict[str, Any] = {}
+    for name in schema.names:
+        value = values.get(name)
+        if name in _TS_FIELDS:
+            value = parse_iso(value)
+        elif name == "entities" and value is not None:
+            value = [e._asdict() for e in value]
+        elif isinstance(value, tuple) and not hasattr(value, "_fields"):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def to_table(rows: Iterable[NamedTuple], run_id: str, schema: pa.Schema) -> pa.Table:
+    """Builds a table with exactly ``schema``; a row that does not fit raises here, not later."""
+    return pa.Table.from_pylist([_record(r, run_id, schema) for r in rows], schema=schema)
+
+
+class TableSpec(NamedTuple):
+    """Where a table goes and how its rows are laid out."""
+
+    name: str
+    schema: pa.Schema
+    partition_column: str
+    partition_of: Callable[[Any], str]
+
+
+def _date_of(iso: str | None) -> str:
+    parsed = parse_iso(iso)
+    return parsed.date().isoformat() if parsed else "unknown"
+
+
+TABLES: Mapping[str, TableSpec] = {
+    "articles": TableSpec(
+        "articles", ARTICLE_SCHEMA, "published_date", lambda a: _date_of(a.published or a.fetched_at)
+    ),
+    "duplicates": TableSpec(
+        "duplicates", DUPLICATE_SCHEMA, "published_date", lambda d: _date_of(d.published or d.fetched_at)
+    ),
+    "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at)),
+}
+
+ROW_TYPES = {"articles": Article, "duplicates": Duplicate, "failures": Failure}

