@@ -7,7 +7,7 @@ readers globbing ``articles/**/*.parquet`` never see a half-written file.
 from __future__ import annotations
 
 import uuid
-from typing import Callable, IO
+from typing import IO, Callable
 
 from apache_beam.io.filesystems import FileSystems
 

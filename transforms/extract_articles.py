@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import DROP, Article, FetchedPage, Failure
+from schemas.elements import DROP, Article, Failure, FetchedPage
 from schemas.timeutil import sane_iso
 from transforms._urls import article_id, canonical_url
 

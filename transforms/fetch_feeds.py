@@ -13,7 +13,7 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import UNIT_FEED, FetchedFeed, Failure
+from schemas.elements import UNIT_FEED, Failure, FetchedFeed
 from transforms._http import FetchConfig, FetchError, http_get
 
 __all__ = ["FetchFeeds"]

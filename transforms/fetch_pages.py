@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import DROP, Duplicate, FeedItem, FetchedPage, Failure
+from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage
 from schemas.timeutil import utc_now_iso
 from transforms._http import FetchConfig, FetchError, http_get
 from transforms._urls import article_id

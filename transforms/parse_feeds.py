@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import UNIT_FEED, WARNING, FeedItem, FetchedFeed, Failure
+from schemas.elements import UNIT_FEED, WARNING, Failure, FeedItem, FetchedFeed
 from schemas.timeutil import sane_iso
 from transforms._urls import canonical_url
 

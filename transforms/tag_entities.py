@@ -128,15 +128,20 @@ class _UntaggedFn(beam.DoFn):
     def __init__(self) -> None:
         self._failed = Metrics.counter(STAGE, "failed")
 
-    def process(self, failed: tuple[Sequence[Article], Exception]) -> Iterator[Article]:
+    def process(self, failed: tuple[Sequence[Article], Any]) -> Iterator[Article]:
         batch, exc = failed
+        # Beam's dead letter carries (exception class, repr, traceback lines), not the exception.
+        if isinstance(exc, tuple) and exc and isinstance(exc[0], type):
+            error, detail = exc[0].__name__, str(exc[1])
+        else:
+            error, detail = type(exc).__name__, str(exc)
         for article in batch:
             self._failed.inc()
             yield article
             yield beam.pvalue.TaggedOutput(
                 self.FAILED,
-                Failure.of(STAGE, article.url, exc if isinstance(exc, BaseException) else str(exc),
-                           feed_url=article.feed_url, severity=WARNING),
+                Failure.of(STAGE, article.url, error, detail=detail, feed_url=article.feed_url,
+                           severity=WARNING),
             )
 
 

@@ -1,0 +1,108 @@
+"""End to end: the real pipeline over the sample site on loopback, the real en_core_web_sm,
+real Parquet read back with DuckDB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from conftest import ROOT, RUNNER, SAMPLES
+
+from pipeline.cli import run
+from pipeline.demo import materialise_feed_list
+
+pytestmark = pytest.mark.e2e
+
+IRANPRESS = "iranpress/2020/01/07/shamkhani-khamis-meeting.html"
+OBSERVER = "observer/news/syrian-delegation-tehran.html"
+REPOST = "wire/stories/2020-01-07-syria-iran-talks.html"
+DEAD = "iranpress/2020/01/08/markets-close-higher.html"
+
+
+@pytest.fixture(scope="module")
+def first_run(sample_site, tmp_path_factory):
+    work = tmp_path_factory.mktemp("e2e")
+    feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", work)
+    out = work / "out"
+    outcome = run([f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}",
+                   "--allow_private_hosts", "--run_id=first"])
+    return outcome, out, feeds
+
+
+def sql(out, table: str, query: str, params=None):
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{out}/{table}/**/*.parquet', "
+                "hive_partitioning=true)")
+    return con.execute(query, params or []).fetchall()
+
+
+def test_seed_reports_are_articles_with_their_text(first_run, sample_site):
+    _, out, _ = first_run
+    rows = dict(sql(out, "articles", "SELECT url, text FROM t"))
+    assert set(rows) == {sample_site.url(p) for p in (IRANPRESS, OBSERVER,
+                         "iranpress/2020/01/08/tram-line-approved.html", "observer/news/snow-closes-roads.html")}
+    iranpress, observer = rows[sample_site.url(IRANPRESS)], rows[sample_site.url(OBSERVER)]
+    assert "Syrian Prime Minister Imad Mohammad Deeb Khamis met with the secretary" in iranpress
+    assert "Headed by Syrian Prime Minister Imad Khamis, the delegation" in observer
+    assert "All rights reserved" not in iranpress and "Subscribe to our newsletter" not in observer
+
+
+def test_entities_from_the_real_model(first_run, sample_site):
+    _, out, _ = first_run
+    found = set(sql(out, "articles",
+                    "SELECT url, e.text, e.label FROM (SELECT url, unnest(entities) AS e FROM t)"))
+    ip, ob = sample_site.url(IRANPRESS), sample_site.url(OBSERVER)
+    for expected in [(ip, "Ali Shamkhani", "PERSON"), (ip, "Tehran", "GPE"), (ob, "Imad Khamis", "PERSON"),
+                     (ob, "Ali Ayoub", "PERSON"), (ob, "Tehran", "GPE"), (ob, "Syria", "GPE")]:
+        assert expected in found
+    offsets = sql(out, "articles", "SELECT count(*) FROM (SELECT text, unnest(entities) AS e FROM t) "
+                                   "WHERE substr(text, e.start + 1, e.\"end\" - e.start) <> e.text")
+    assert offsets == [(0,)]
+
+
+def test_repost_and_tracking_link_are_duplicates_of_the_original(first_run, sample_site):
+    _, out, _ = first_run
+    [(original_id,)] = sql(out, "articles", "SELECT article_id FROM t WHERE url = ?",
+                           [sample_site.url(IRANPRESS)])
+    dups = sql(out, "duplicates", "SELECT url, method, canonical_article_id FROM t ORDER BY method")
+    assert dups == [(sample_site.url(REPOST), "exact_text", original_id),
+                    (sample_site.url(IRANPRESS) + "?utm_source=wire&utm_medium=rss#top", "url", original_id)]
+
+
+def test_dead_link_and_malformed_feed_are_failures(first_run, sample_site):
+    _, out, _ = first_run
+    rows = sql(out, "failures", "SELECT stage, url, error, http_status, severity FROM t ORDER BY stage, url")
+    assert ("fetch", sample_site.url(DEAD), "HttpError", 404, "error") in rows
+    assert ("feed_parse", sample_site.url("wire/broken.xml"), "SAXParseException", None, "error") in rows
+    assert all(r[0] in {"fetch", "feed_parse"} for r in rows), rows
+
+
+def test_manifest_accounts_for_every_item(first_run):
+    outcome, out, _ = first_run
+    manifest = json.loads((out / "runs" / "first.json").read_text())
+    assert manifest == outcome.manifest | {"seconds": manifest["seconds"]}
+    assert manifest["state"] == "DONE"
+    assert manifest["conservation"] == {"items_in": 7, "articles": 4, "duplicates": 2, "dropped": 0,
+                                        "failed": 1, "accounted": 7, "balanced": True}
+    assert manifest["stages"]["fetch"]["received"] == 6  # 7 items, one URL twice: fetched once
+    assert manifest["stages"]["entities"]["emitted"] == 4
+    assert not (out / "_temporary" / "first").exists()
+
+
+def test_second_run_through_the_module_entry_point_adds_files(first_run):
+    _, out, feeds = first_run
+    before = sorted(p.name for p in out.rglob("*.parquet"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
+         f"--runner={RUNNER}", "--allow_private_hosts", "--run_id=second"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "items in 7 = articles 4 + duplicates 2 + dropped 0 + failed 1: balanced" in proc.stdout
+    after = sorted(p.name for p in out.rglob("*.parquet"))
+    assert set(before) < set(after)
+    assert all(name.startswith(("first-", "second-")) for name in after)
+    runs = sql(out, "articles", "SELECT run_id, count(*) FROM t GROUP BY run_id ORDER BY run_id")
+    assert runs == [("first", 4), ("second", 4)]

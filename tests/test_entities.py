@@ -1,0 +1,80 @@
+"""TagEntities through RunInference, with a small blank spaCy pipeline + entity ruler."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+from conftest import pinned_options
+from samples_util import article
+
+from transforms.tag_entities import SpacyModelHandler, TagEntities, entity_key, load_ner_pipeline
+
+spacy = pytest.importorskip("spacy")
+
+PATTERNS = [
+    {"label": "PERSON", "pattern": "Imad Khamis"},
+    {"label": "PERSON", "pattern": "Walid al-Moallem"},
+    {"label": "GPE", "pattern": "Tehran"},
+]
+
+
+@pytest.fixture(scope="module")
+def ruler_model(tmp_path_factory):
+    """A blank English pipeline with an entity ruler, saved to disk: loaded by path."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    nlp.add_pipe("sentencizer")  # not needed for NER: load_ner_pipeline must drop it
+    path = tmp_path_factory.mktemp("model") / "ruler"
+    nlp.to_disk(path)
+    return str(path)
+
+
+def test_entity_key_folds_case_diacritics_and_punctuation():
+    assert entity_key("Walid al-Moallem", "PERSON") == entity_key("WALID AL MOALLEM", "PERSON")
+    assert entity_key("Ḥasan Rūḥānī", "PERSON") == "PERSON:hasan ruhani"
+    assert entity_key("Tehran", "GPE") != entity_key("Tehran", "ORG")
+
+
+def test_loader_keeps_only_what_ner_needs(ruler_model):
+    nlp = load_ner_pipeline(ruler_model)
+    assert nlp.pipe_names == ["entity_ruler"]
+
+
+def test_default_model_loads_reduced_to_ner():
+    nlp = load_ner_pipeline("en_core_web_sm")
+    assert "ner" in nlp.pipe_names and "parser" not in nlp.pipe_names and "tagger" not in nlp.pipe_names
+
+
+def test_handler_returns_offsets_into_the_text(ruler_model):
+    handler = SpacyModelHandler(ruler_model)
+    text = "In Tehran, Imad Khamis met Walid al-Moallem."
+    [result] = handler.run_inference([article("http://a/1", text, None)], handler.load_model())
+    assert [(e.text, e.label) for e in result.inference] == [
+        ("Tehran", "GPE"), ("Imad Khamis", "PERSON"), ("Walid al-Moallem", "PERSON")]
+    assert all(text[e.start:e.end] == e.text for e in result.inference)
+
+
+def test_tag_entities_composite(ruler_model):
+    docs = [article("http://a/1", "Imad Khamis arrived in Tehran.", None),
+            article("http://a/2", "Nothing to see here.", None)]
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        out = p | beam.Create(docs) | TagEntities(SpacyModelHandler(ruler_model, min_batch_size=1))
+        assert_that(out["articles"] | beam.Map(lambda a: (a.url, [e.key for e in a.entities])),
+                    equal_to([("http://a/1", ["PERSON:imad khamis", "GPE:tehran"]), ("http://a/2", [])]))
+        assert_that(out["failed"], equal_to([]), label="NoFailures")
+
+
+class _BrokenHandler(SpacyModelHandler):
+    def run_inference(self, batch, model, inference_args=None):
+        raise RuntimeError("model crashed")
+
+
+def test_a_failed_batch_keeps_its_articles_untagged_with_a_warning(ruler_model):
+    docs = [article("http://a/1", "Imad Khamis arrived in Tehran.", None)]
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        out = p | beam.Create(docs) | TagEntities(_BrokenHandler(ruler_model, min_batch_size=1))
+        assert_that(out["articles"] | beam.Map(lambda a: (a.url, a.entities)), equal_to([("http://a/1", None)]))
+        assert_that(out["failed"] | beam.Map(lambda f: (f.stage, f.error, f.severity)),
+                    equal_to([("entities", "RuntimeError", "warning")]), label="Warned")

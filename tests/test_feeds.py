@@ -1,0 +1,109 @@
+"""Feed lists and feed parsing: pure helpers, the composites, and feedparser's own corpora."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+from conftest import SAMPLES, pinned_options, shared_path
+
+from schemas.elements import Failure, FeedItem, FetchedFeed
+from transforms.parse_feeds import ParseFeeds, _ParseFeedFn, entry_to_item
+from transforms.read_feed_list import ReadFeedList, parse_feed_list
+
+TEXT_LIST = """# comment line
+http://127.0.0.1:8000/a.xml
+http://127.0.0.1:8000/b.xml   # trailing comment
+not a url
+http://127.0.0.1:8000/a.xml
+
+ftp://127.0.0.1/c.xml
+"""
+
+
+def test_text_feed_list_keeps_urls_and_reports_bad_entries():
+    urls, rejected = parse_feed_list(TEXT_LIST, is_opml=False)
+    assert urls == ["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]
+    assert rejected == [("not a url", "NotAFeedUrl"), ("http://127.0.0.1:8000/a.xml", "DuplicateFeed"),
+                        ("ftp://127.0.0.1/c.xml", "NotAFeedUrl")]
+
+
+def test_opml_feed_list_walks_nested_outlines():
+    opml = (SAMPLES / "feeds.opml").read_text().replace("{{BASE}}", "http://127.0.0.1:9")
+    opml = opml.replace("</body>", '<outline text="junk" xmlUrl="feed.xml"/></body>')
+    urls, rejected = parse_feed_list(opml, is_opml=True)
+    assert urls == ["http://127.0.0.1:9/iranpress/rss.xml", "http://127.0.0.1:9/observer/atom.xml",
+                    "http://127.0.0.1:9/wire/rss.xml", "http://127.0.0.1:9/wire/broken.xml"]
+    assert rejected == [("feed.xml", "NotAFeedUrl")]
+
+
+def test_read_feed_list_composite(tmp_path):
+    path = tmp_path / "feeds.txt"
+    path.write_text(TEXT_LIST)
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        out = p | ReadFeedList(str(path))
+        assert_that(out.feeds, equal_to(["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]))
+        assert_that(out.failed | beam.Map(lambda f: (f.error, f.severity, f.unit)),
+                    equal_to([("NotAFeedUrl", "warning", "feed"), ("DuplicateFeed", "warning", "feed"),
+                              ("NotAFeedUrl", "warning", "feed")]), label="Rejected")
+
+
+def _feed(path: str, base: str = "http://127.0.0.1:9/") -> FetchedFeed:
+    body = (SAMPLES / "site" / path).read_bytes().replace(b"{{BASE}}", base.rstrip("/").encode())
+    return FetchedFeed(base + path, base + path, body, "application/xml", 200)
+
+
+def test_entry_links_resolve_against_the_feed_base():
+    entry = {"link": "../stories/x.html", "id": "g1", "title": " T ", "tags": [{"term": "World"}],
+             "authors": [{"name": "A. Writer"}], "published_parsed": (2020, 1, 7, 6, 0, 0, 1, 7, 0)}
+    item = entry_to_item(entry, "http://h/feeds/rss.xml", "http://h/feeds/rss.xml")
+    assert item.link == "http://h/stories/x.html"
+    assert (item.title, item.authors, item.categories) == ("T", ["A. Writer"], ["World"])
+    assert item.published == "2020-01-07T06:00:00.000000+00:00"
+    assert entry_to_item({"title": "no link"}, "f", "http://h/") is None
+    assert entry_to_item({"link": "mailto:x@y"}, "f", "http://h/") is None
+
+
+def test_parse_feeds_reads_rss2_atom_and_rdf_and_flags_the_broken_feed():
+    feeds = [_feed(p) for p in ("iranpress/rss.xml", "observer/atom.xml", "wire/rss.xml", "wire/broken.xml")]
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        out = p | beam.Create(feeds) | ParseFeeds()
+        assert_that(out.items | beam.Map(lambda i: i.feed_url.rsplit("/", 2)[-2]),
+                    equal_to(["iranpress"] * 3 + ["observer"] * 2 + ["wire"] * 2))
+        assert_that(out.failed | beam.Map(lambda f: (f.feed_url.rsplit("/", 1)[-1], f.severity, f.unit)),
+                    equal_to([("broken.xml", "error", "feed")]), label="Failures")
+
+
+def test_atom_item_fields():
+    fn = _ParseFeedFn()
+    items = [x for x in fn.process(_feed("observer/atom.xml")) if isinstance(x, FeedItem)]
+    first = items[0]
+    assert first.link == "http://127.0.0.1:9/observer/news/syrian-delegation-tehran.html"
+    assert first.guid == "tag:observer,2020:1"
+    assert first.authors == ["Observer staff"]
+    assert first.categories == ["Middle East"]
+    assert first.published.startswith("2020-01-07T12:45:00")
+
+
+def _corpus_files(kind: str):
+    return sorted(shared_path("data", "feeds", kind).glob("*.xml"))
+
+
+@pytest.mark.parametrize("kind", ["feedparser_wellformed", "feedparser_illformed", "feedparser_hostile_html"])
+def test_feedparser_corpora_never_crash_and_every_entry_is_accounted_for(kind):
+    import feedparser
+
+    fn = _ParseFeedFn()
+    files = _corpus_files(kind)
+    assert files, f"no feeds under {kind}"
+    for path in files:
+        body = path.read_bytes()
+        feed = FetchedFeed("http://127.0.0.1:9/f.xml", "http://127.0.0.1:9/f.xml", body, None, 200)
+        outputs = list(fn.process(feed))
+        entries = len(feedparser.parse(body, response_headers={"content-location": feed.final_url}).entries)
+        items = [o for o in outputs if isinstance(o, FeedItem)]
+        item_failures = [o.value for o in outputs
+                         if isinstance(o, beam.pvalue.TaggedOutput) and o.value.unit == "item"]
+        assert len(items) + len(item_failures) == entries, path.name
+        assert all(isinstance(o.value, Failure) for o in outputs if isinstance(o, beam.pvalue.TaggedOutput))
