@@ -46,6 +46,9 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
     options = PipelineOptions(argv)
     news = options.view_as(NewsOptions)
+    if news.missing_required():
+        raise SystemExit(f"newsbeam run: missing {' and '.join(news.missing_required())} "
+                         "(see `newsbeam run --help`)")
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_LOCAL_RUNNER
@@ -70,6 +73,14 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
 
 
 def _cmd_run(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        import argparse
+
+        parser = argparse.ArgumentParser(
+            prog="newsbeam run", epilog="Any Beam pipeline option is accepted as well (--runner, ...).")
+        NewsOptions._add_argparse_args(parser)
+        parser.print_help()
+        return 0
     outcome = run(argv)
     balance = outcome.manifest["conservation"]
     print(f"run {outcome.run_id}: {outcome.manifest['state']}; manifest {outcome.manifest_path}")

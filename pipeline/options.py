@@ -9,12 +9,17 @@ from transforms.tag_entities import DEFAULT_MODEL
 
 
 class NewsOptions(PipelineOptions):
+    def missing_required(self) -> list[str]:
+        return [f"--{name}" for name in ("feeds", "output") if not getattr(self, name)]
+
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--feeds", required=True,
-                            help="Feed list: a text file (one URL per line, # comments) or OPML.")
-        parser.add_argument("--output", required=True,
-                            help="Dataset root (local path, gs:// or s3://).")
+        # Required by `newsbeam run` (checked there, not here: Beam parses every options
+        # class for every pipeline in the process, and a required flag would break the others).
+        parser.add_argument("--feeds", default=None,
+                            help="Required. Feed list: a text file (one URL per line, # comments) or OPML.")
+        parser.add_argument("--output", default=None,
+                            help="Required. Dataset root (local path, gs:// or s3://).")
         parser.add_argument("--run_id", default=None,
                             help="Run id used in file names and the manifest (default: UTC time).")
         parser.add_argument("--ner_model", default=DEFAULT_MODEL,
