@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
@@ -38,28 +39,67 @@ def entity_key(text: str, label: str) -> str:
     return f"{label}:{_NON_WORD.sub(' ', stripped).strip()}"
 
 
+_NER_PIPES = ("ner", "entity_ruler", "span_ruler")
+_EMBEDDERS = ("tok2vec", "transformer")
+
+
+def _config_of(name: str) -> Optional[Any]:
+    """The pipeline's config.cfg, read without loading any weights (None if not found)."""
+    import spacy
+
+    path = Path(name)
+    if not path.exists():
+        try:
+            path = spacy.util.get_package_path(_installed_name(name))
+        except (ModuleNotFoundError, OSError):
+            return None
+    candidates = [path] + sorted(p for p in path.iterdir() if p.is_dir())
+    for candidate in candidates:
+        if (candidate / "config.cfg").is_file():
+            return spacy.util.load_config(candidate / "config.cfg")
+    return None
+
+
+def _installed_name(name: str) -> str:
+    import spacy
+
+    if name in _ALIASES and not spacy.util.is_package(name) and spacy.util.is_package(_ALIASES[name]):
+        return _ALIASES[name]
+    return name
+
+
+def _needed_components(config: Any) -> set[str]:
+    """NER components plus the shared embedding layer any of them listens to."""
+    pipeline = list(config["nlp"]["pipeline"])
+    needed = {n for n in pipeline if n in _NER_PIPES or config["components"][n].get("factory") in _NER_PIPES}
+    for name in list(needed):
+        tok2vec = config["components"][name].get("model", {}).get("tok2vec", {})
+        if "Listener" in str(tok2vec.get("@architectures", "")):
+            upstream = tok2vec.get("upstream", "*")
+            needed |= {n for n in pipeline
+                       if (upstream == "*" and config["components"][n].get("factory") in _EMBEDDERS)
+                       or n == upstream}
+    return needed
+
+
 def load_ner_pipeline(name: str) -> Any:
     """Loads a spaCy pipeline (package name or path) with only what NER needs.
 
-    Keeps ``ner`` and ``entity_ruler``/``span_ruler`` plus any shared ``tok2vec`` or
-    ``transformer`` that NER listens to; removes the rest (tagger, parser, lemmatizer...).
+    Reads the pipeline's config first and loads only the NER components (``ner``,
+    ``entity_ruler``, ``span_ruler``) and a shared ``tok2vec``/``transformer`` that one of
+    them listens to; the rest (tagger, parser, lemmatizer...) is never loaded.
     """
     import spacy
 
-    try:
-        nlp = spacy.load(name)
-    except OSError:
-        if name not in _ALIASES:
-            raise
-        nlp = spacy.load(_ALIASES[name])
-    needed = {"ner", "entity_ruler", "span_ruler"}
-    for pipe_name, pipe in nlp.pipeline:
-        listeners = getattr(pipe, "listening_components", None) or []
-        if pipe_name in ("tok2vec", "transformer") and any(n in needed for n in listeners):
-            needed.add(pipe_name)
-    for pipe_name in [n for n in nlp.pipe_names if n not in needed]:
-        nlp.remove_pipe(pipe_name)
-    if "ner" not in nlp.pipe_names and "entity_ruler" not in nlp.pipe_names:
+    config = _config_of(name)
+    if config is None:
+        nlp = spacy.load(_installed_name(name))
+    else:
+        keep = _needed_components(config)
+        exclude = [n for n in config["nlp"]["pipeline"] if n not in keep]
+        nlp = spacy.load(_installed_name(name), exclude=exclude)
+    if not any(n in nlp.pipe_names for n in _NER_PIPES) and not any(
+            nlp.get_pipe_meta(n).factory in _NER_PIPES for n in nlp.pipe_names):
         raise ValueError(f"spaCy pipeline {name!r} has no NER component")
     return nlp
 
