@@ -13,6 +13,8 @@ from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 
+from schemas.timeutil import utc_now_iso
+
 # Failure severities. Only "error" and "drop" rows account for items; "warning" rows
 # describe a problem with something that still went on (e.g. a bozo feed that recovered).
 ERROR = "error"
@@ -137,8 +139,6 @@ class Failure(NamedTuple):
         unit: str = UNIT_ITEM,
     ) -> "Failure":
         """Builds a row from an exception (its class is the error) or a reason string."""
-        from schemas.timeutil import utc_now_iso  # local: keep this module import-light
-
         if isinstance(exc, BaseException):
             error = type(exc).__name__
             text = detail if detail is not None else (str(exc) or _last_frame(exc))

@@ -82,7 +82,7 @@ def test_dataset_layout_round_trip_and_second_run_adds_files(tmp_path):
         f"failures/run_date={fail.at[:10]}/run1-00000.parquet",
     ]
     assert pq.read_schema(tmp_path / files[0]) == ARTICLE_SCHEMA
-    assert not list((tmp_path / "_temporary").rglob("*.tmp")) if (tmp_path / "_temporary").exists() else True
+    assert list(tmp_path.glob("_temporary/**/*.tmp")) == []  # every temporary file was renamed
     _write(tmp_path, "run2", docs[:1])
     rows = duckdb.sql(
         f"SELECT run_id, url, published_date FROM read_parquet('{tmp_path}/articles/**/*.parquet', "

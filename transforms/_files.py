@@ -41,10 +41,9 @@ def write_atomically(root: str, run_id: str, final_path: str, write: Callable[[I
         write(handle)
     finally:
         handle.close()
-    ensure_dir(final_path.rsplit("/", 1)[0])
-    if FileSystems.exists(final_path):
-        # A retried bundle rewrites the same file; the new copy replaces the old one.
-        FileSystems.delete([final_path])
+    ensure_dir(FileSystems.split(final_path)[0])
+    # A retried bundle writes the same name again: rename replaces the earlier copy
+    # (os.rename on local disk, copy-then-delete on object stores).
     FileSystems.rename([tmp], [final_path])
 
 

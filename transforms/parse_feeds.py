@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import UNIT_FEED, WARNING, Failure, FeedItem, FetchedFeed
+from schemas.elements import ERROR, UNIT_FEED, WARNING, Failure, FeedItem, FetchedFeed
 from schemas.timeutil import sane_iso
 from transforms._urls import canonical_url
 
@@ -88,7 +88,7 @@ class _ParseFeedFn(beam.DoFn):
                 STAGE, feed.feed_url, exc if isinstance(exc, BaseException) else "IllFormedFeed",
                 feed_url=feed.feed_url, unit=UNIT_FEED,
                 detail=f"{'recovered ' + str(len(entries)) + ' entries; ' if entries else ''}{exc}",
-                severity=WARNING if entries else "error",
+                severity=WARNING if entries else ERROR,
             )
             if not entries:
                 self._failed.inc()
