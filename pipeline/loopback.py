@@ -3,11 +3,13 @@
 Serves a directory on 127.0.0.1 with a free port. In text files (.xml, .html, .opml,
 .txt) the placeholder ``{{BASE}}`` becomes the server's own base URL, so fixture feeds
 can carry absolute links without knowing the port in advance. Paths that do not exist
-are 404s (the demo's dead link relies on that).
+are 404s (the demo's dead link relies on that). Like most real servers it sends an ETag
+and answers ``If-None-Match`` with ``304 Not Modified`` (``etags=False`` turns that off).
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +25,9 @@ _TYPES = {".xml": "application/xml", ".rss": "application/rss+xml",
 class LoopbackSite:
     """Context manager: ``with LoopbackSite(root) as site: site.url("/feed.xml")``."""
 
-    def __init__(self, root: Path | str, host: str = "127.0.0.1"):
+    def __init__(self, root: Path | str, host: str = "127.0.0.1", etags: bool = True):
         self.root = Path(root).resolve()
+        self.etags = etags
         self.requests: list[str] = []
         site = self
 
@@ -35,7 +38,15 @@ class LoopbackSite:
                 if body is None:
                     self.send_error(404, "Not Found")
                     return
+                etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+                if site.etags and self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
                 self.send_response(200)
+                if site.etags:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -53,12 +53,14 @@ def collect_metrics(result: PipelineResult) -> dict[str, dict[str, Any]]:
 
 def conservation(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Items in against where every item ended, from the parse and write counters."""
-    parse, write = metrics.get("feed_parse", {}), metrics.get("write", {})
+    parse, write, fetch = (metrics.get(stage, {}) for stage in ("feed_parse", "write", "fetch"))
     items_in = parse.get("items", 0)
     ended = {
         "articles": write.get("articles_rows", 0),
         "duplicates": write.get("duplicates_rows", 0),
-        "dropped": write.get("failures_item_drop", 0),
+        # Drops are rows in failures/, except items already ingested by an earlier run,
+        # which are only counted (a row for each would repeat every unchanged feed item).
+        "dropped": write.get("failures_item_drop", 0) + fetch.get("dropped_seen", 0),
         "failed": write.get("failures_item_error", 0),
     }
     accounted = sum(ended.values())

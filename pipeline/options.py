@@ -34,6 +34,23 @@ class NewsOptions(PipelineOptions):
                             help="Largest page or feed body accepted, in bytes.")
         parser.add_argument("--http_user_agent", default=DEFAULT_USER_AGENT,
                             help="User-Agent sent with every request.")
+        parser.add_argument("--per_host_concurrency", type=int, default=2,
+                            help="Most requests in flight to one host at once.")
+        parser.add_argument("--per_host_delay", type=float, default=1.0,
+                            help="Least seconds between two requests to one host (robots Crawl-delay wins "
+                                 "if longer).")
+        parser.add_argument("--max_retries", type=int, default=3,
+                            help="Retries after a timeout, connection error, 429 or 5xx (never other 4xx).")
+        parser.add_argument("--backoff_base", type=float, default=0.5,
+                            help="First retry waits up to this many seconds, doubling each time (jittered).")
+        parser.add_argument("--max_retry_after", type=float, default=120.0,
+                            help="Longest Retry-After honoured; a longer one fails the URL instead.")
+        parser.add_argument("--ignore_robots", action="store_true", default=False,
+                            help="Do not fetch or obey robots.txt (only for sites you own).")
+        parser.add_argument("--fetch_threads", type=int, default=32,
+                            help="Requests in flight per worker, across hosts.")
+        parser.add_argument("--refetch", action="store_true", default=False,
+                            help="Fetch article URLs even if an earlier run ingested them.")
         parser.add_argument("--min_words", type=int, default=50,
                             help="Articles with fewer words are dropped as too_short.")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,

@@ -28,6 +28,15 @@ UNIT_ITEM = "item"
 DETAIL_MAX_CHARS = 500
 
 
+class FeedSource(NamedTuple):
+    """One entry of the feed list, with its per-feed options (from YAML lists)."""
+
+    url: str
+    name: Optional[str]
+    tags: Sequence[str]
+    language: Optional[str]
+
+
 class FetchedFeed(NamedTuple):
     """A feed document as fetched: raw bytes plus what the server said about them."""
 
@@ -36,6 +45,23 @@ class FetchedFeed(NamedTuple):
     body: bytes
     content_type: Optional[str]
     http_status: int
+    source: FeedSource
+
+
+class FeedValidators(NamedTuple):
+    """What a conditional GET of a feed sends next time (kept in OUT/state/feeds/)."""
+
+    feed_url: str
+    etag: Optional[str]
+    last_modified: Optional[str]
+    checked_at: str
+
+
+class SeenUrl(NamedTuple):
+    """A canonical URL already ingested (kept in OUT/state/seen/): not fetched again."""
+
+    canonical_url: str
+    article_id: Optional[str]
 
 
 class FeedItem(NamedTuple):
@@ -50,6 +76,11 @@ class FeedItem(NamedTuple):
     published: Optional[str]
     authors: Sequence[str]
     categories: Sequence[str]
+    updated: Optional[str] = None
+    content: Optional[str] = None
+    image_url: Optional[str] = None
+    feed_name: Optional[str] = None
+    language_hint: Optional[str] = None
 
 
 class FetchedPage(NamedTuple):
@@ -95,6 +126,7 @@ class Article(NamedTuple):
     text_source: str
     content_hash: str
     entities: Optional[Sequence[Entity]]
+    item_url: Optional[str] = None
 
 
 class Duplicate(NamedTuple):
@@ -163,5 +195,6 @@ def _last_frame(exc: BaseException) -> str:
     return frames[-1].strip() if frames else type(exc).__name__
 
 
-for _type in (FetchedFeed, FeedItem, FetchedPage, Entity, Article, Duplicate, Failure):
+for _type in (FeedSource, FetchedFeed, FeedValidators, SeenUrl, FeedItem, FetchedPage, Entity, Article, Duplicate,
+              Failure):
     beam.coders.registry.register_coder(_type, beam.coders.RowCoder)

@@ -6,11 +6,11 @@ Every file carries the version in its metadata and articles carry it as a column
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import Article, Duplicate, Failure
+from schemas.elements import Article, Duplicate, Failure, FeedValidators, SeenUrl
 from schemas.timeutil import parse_iso
 
 SCHEMA_VERSION = "1.0.0"
@@ -48,6 +48,7 @@ ARTICLE_SCHEMA = pa.schema(
         ("text_source", pa.string()),
         ("content_hash", pa.string()),
         ("entities", pa.list_(ENTITY_TYPE)),
+        ("item_url", pa.string()),
         ("run_id", pa.string()),
         ("schema_version", pa.string()),
     ],
@@ -87,7 +88,28 @@ FAILURE_SCHEMA = pa.schema(
     metadata=_META,
 )
 
-_TS_FIELDS = {"published", "modified", "fetched_at", "at"}
+# State tables (OUT/state/): what the next run needs. Not part of the analytics contract.
+FEED_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("feed_url", pa.string(), nullable=False),
+        ("etag", pa.string()),
+        ("last_modified", pa.string()),
+        ("checked_at", TS),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+SEEN_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("canonical_url", pa.string(), nullable=False),
+        ("article_id", pa.string()),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+_TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at"}
 
 
 def _record(row: NamedTuple, run_id: str, schema: pa.Schema) -> dict[str, Any]:
@@ -113,12 +135,13 @@ def to_table(rows: Iterable[NamedTuple], run_id: str, schema: pa.Schema) -> pa.T
 
 
 class TableSpec(NamedTuple):
-    """Where a table goes and how its rows are laid out."""
+    """Where a table goes (``directory`` under the root) and how its rows are partitioned."""
 
     name: str
     schema: pa.Schema
-    partition_column: str
+    partition_column: Optional[str]
     partition_of: Callable[[Any], str]
+    directory: str
 
 
 def _date_of(iso: str | None) -> str:
@@ -126,14 +149,19 @@ def _date_of(iso: str | None) -> str:
     return parsed.date().isoformat() if parsed else "unknown"
 
 
+def _unpartitioned(_row: Any) -> str:
+    return ""
+
+
 TABLES: Mapping[str, TableSpec] = {
-    "articles": TableSpec(
-        "articles", ARTICLE_SCHEMA, "published_date", lambda a: _date_of(a.published or a.fetched_at)
-    ),
-    "duplicates": TableSpec(
-        "duplicates", DUPLICATE_SCHEMA, "published_date", lambda d: _date_of(d.published or d.fetched_at)
-    ),
-    "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at)),
+    "articles": TableSpec("articles", ARTICLE_SCHEMA, "published_date",
+                          lambda a: _date_of(a.published or a.fetched_at), "articles"),
+    "duplicates": TableSpec("duplicates", DUPLICATE_SCHEMA, "published_date",
+                            lambda d: _date_of(d.published or d.fetched_at), "duplicates"),
+    "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at), "failures"),
+    "state_feeds": TableSpec("state_feeds", FEED_STATE_SCHEMA, None, _unpartitioned, "feeds"),
+    "state_seen": TableSpec("state_seen", SEEN_STATE_SCHEMA, None, _unpartitioned, "seen"),
 }
 
-ROW_TYPES = {"articles": Article, "duplicates": Duplicate, "failures": Failure}
+ROW_TYPES = {"articles": Article, "duplicates": Duplicate, "failures": Failure,
+             "state_feeds": FeedValidators, "state_seen": SeenUrl}

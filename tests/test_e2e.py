@@ -13,6 +13,7 @@ from conftest import ROOT, RUNNER, SAMPLES
 
 from pipeline.cli import run
 from pipeline.demo import materialise_feed_list
+from pipeline.loopback import LoopbackSite
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ def first_run(sample_site, tmp_path_factory):
     feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", work)
     out = work / "out"
     outcome = run([f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}",
-                   "--allow_private_hosts", "--run_id=first"])
+                   "--allow_private_hosts", "--per_host_delay=0.05", "--run_id=first"])
     return outcome, out, feeds
 
 
@@ -92,17 +93,47 @@ def test_manifest_accounts_for_every_item(first_run):
     assert not (out / "_temporary" / "first").exists()
 
 
-def test_second_run_through_the_module_entry_point_adds_files(first_run):
+def test_second_run_sends_validators_and_fetches_no_pages(first_run, sample_site):
     _, out, feeds = first_run
-    before = sorted(p.name for p in out.rglob("*.parquet"))
+    before_files = sorted(p.name for p in out.rglob("*.parquet"))
+    before_requests = len(sample_site.requests)
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
-         f"--runner={RUNNER}", "--allow_private_hosts", "--run_id=second"],
+         f"--runner={RUNNER}", "--allow_private_hosts", "--per_host_delay=0.05", "--run_id=second"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "items in 7 = articles 4 + duplicates 2 + dropped 0 + failed 1: balanced" in proc.stdout
-    after = sorted(p.name for p in out.rglob("*.parquet"))
-    assert set(before) < set(after)
-    assert all(name.startswith(("first-", "second-")) for name in after)
-    runs = sql(out, "articles", "SELECT run_id, count(*) FROM t GROUP BY run_id ORDER BY run_id")
-    assert runs == [("first", 4), ("second", 4)]
+    assert "items in 0 = articles 0 + duplicates 0 + dropped 0 + failed 0: balanced" in proc.stdout
+    manifest = json.loads((out / "runs" / "second.json").read_text())
+    assert manifest["stages"]["feed_fetch"]["not_modified"] == 4  # every feed answered 304
+    requested = sample_site.requests[before_requests:]
+    assert sorted(requested) == sorted(["/iranpress/rss.xml", "/observer/atom.xml", "/wire/rss.xml",
+                                        "/wire/broken.xml"])  # feeds only: no page, no robots.txt
+    assert sorted(p.name for p in out.rglob("*.parquet")) == before_files  # nothing new to write
+
+
+def test_without_etags_seen_urls_are_not_fetched_again_unless_refetch(tmp_path):
+    """A server that ignores conditional GET: run 2 still fetches no article it has."""
+    with LoopbackSite(SAMPLES / "site", etags=False) as site:
+        feeds = materialise_feed_list(site, SAMPLES / "feeds.txt", tmp_path)
+        out = tmp_path / "out"
+        common = [f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts",
+                  "--per_host_delay=0.05"]
+        first = run([*common, "--run_id=r1"])
+        assert first.manifest["conservation"]["articles"] == 4
+        mark = len(site.requests)
+        second = run([*common, "--run_id=r2"])
+        assert second.manifest["conservation"] | {"accounted": 0} == {
+            "items_in": 7, "articles": 0, "duplicates": 0, "dropped": 6, "failed": 1, "accounted": 0,
+            "balanced": True}
+        assert second.manifest["stages"]["fetch"]["dropped_seen"] == 6
+        pages = [r for r in site.requests[mark:] if r.endswith(".html")]
+        assert pages == ["/iranpress/2020/01/08/markets-close-higher.html"]  # only the dead link, again
+        third = run([*common, "--run_id=r3", "--refetch"])
+        assert third.manifest["conservation"]["articles"] == 4
+    names = sorted(p.name for p in (out / "articles").rglob("*.parquet"))
+    assert {n.split("-")[0] for n in names} == {"r1", "r3"}
+    runs = duckdb.sql(f"SELECT run_id, count(*) FROM read_parquet('{out}/articles/**/*.parquet') "
+                      "GROUP BY run_id ORDER BY run_id").fetchall()
+    assert runs == [("r1", 4), ("r3", 4)]
+    seen_files = sorted(p.name for p in (out / "state" / "seen").glob("*.parquet"))
+    assert seen_files == ["r1-00000.parquet", "r3-00000.parquet"]  # r2 ingested nothing new

@@ -8,9 +8,11 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import SAMPLES, pinned_options, shared_path
 
-from schemas.elements import Failure, FeedItem, FetchedFeed
+from schemas.elements import Failure, FeedItem, FeedSource, FetchedFeed
 from transforms.parse_feeds import ParseFeeds, _ParseFeedFn, entry_to_item
-from transforms.read_feed_list import ReadFeedList, parse_feed_list
+from transforms.read_feed_list import ReadFeedList, detect_format, parse_feed_list
+
+SOURCE = FeedSource("http://127.0.0.1:9/f.xml", "Test Feed", [], None)
 
 TEXT_LIST = """# comment line
 http://127.0.0.1:8000/a.xml
@@ -22,9 +24,14 @@ ftp://127.0.0.1/c.xml
 """
 
 
+def _urls(feeds):
+    return [f.url for f in feeds]
+
+
 def test_text_feed_list_keeps_urls_and_reports_bad_entries():
-    urls, rejected = parse_feed_list(TEXT_LIST, is_opml=False)
-    assert urls == ["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]
+    feeds, rejected, disabled = parse_feed_list(TEXT_LIST, "text")
+    assert _urls(feeds) == ["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]
+    assert disabled == 0
     assert rejected == [("not a url", "NotAFeedUrl"), ("http://127.0.0.1:8000/a.xml", "DuplicateFeed"),
                         ("ftp://127.0.0.1/c.xml", "NotAFeedUrl")]
 
@@ -32,10 +39,40 @@ def test_text_feed_list_keeps_urls_and_reports_bad_entries():
 def test_opml_feed_list_walks_nested_outlines():
     opml = (SAMPLES / "feeds.opml").read_text().replace("{{BASE}}", "http://127.0.0.1:9")
     opml = opml.replace("</body>", '<outline text="junk" xmlUrl="feed.xml"/></body>')
-    urls, rejected = parse_feed_list(opml, is_opml=True)
-    assert urls == ["http://127.0.0.1:9/iranpress/rss.xml", "http://127.0.0.1:9/observer/atom.xml",
+    feeds, rejected, _ = parse_feed_list(opml, "opml")
+    assert feeds[0].name == "Iran Press Daily" and feeds[0].tags == ["Middle East"]
+    assert _urls(feeds) == ["http://127.0.0.1:9/iranpress/rss.xml", "http://127.0.0.1:9/observer/atom.xml",
                     "http://127.0.0.1:9/wire/rss.xml", "http://127.0.0.1:9/wire/broken.xml"]
     assert rejected == [("feed.xml", "NotAFeedUrl")]
+
+
+YAML_LIST = """
+feeds:
+  - http://127.0.0.1:8000/plain.xml
+  - url: http://127.0.0.1:8000/world.xml
+    name: World Desk
+    tags: [world, wire]
+    language: fr
+  - url: http://127.0.0.1:8000/off.xml
+    enabled: false
+  - url: not-a-url
+  - {name: no url at all}
+  - http://127.0.0.1:8000/plain.xml
+"""
+
+
+def test_yaml_feed_list_with_per_feed_options():
+    feeds, rejected, disabled = parse_feed_list(YAML_LIST, "yaml")
+    assert feeds == [FeedSource("http://127.0.0.1:8000/plain.xml", None, [], None),
+                     FeedSource("http://127.0.0.1:8000/world.xml", "World Desk", ["world", "wire"], "fr")]
+    assert disabled == 1
+    assert [r for _, r in rejected] == ["NotAFeedUrl", "NotAFeedUrl", "DuplicateFeed"]
+
+
+def test_format_detection():
+    assert detect_format("x/feeds.yml", b"") == "yaml"
+    assert detect_format("x/feeds", b"<?xml version='1.0'?><opml>") == "opml"
+    assert detect_format("x/feeds.txt", b"http://a/b") == "text"
 
 
 def test_read_feed_list_composite(tmp_path):
@@ -43,7 +80,8 @@ def test_read_feed_list_composite(tmp_path):
     path.write_text(TEXT_LIST)
     with test_pipeline.TestPipeline(options=pinned_options()) as p:
         out = p | ReadFeedList(str(path))
-        assert_that(out.feeds, equal_to(["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]))
+        assert_that(out.feeds | beam.Map(lambda f: f.url),
+                    equal_to(["http://127.0.0.1:8000/a.xml", "http://127.0.0.1:8000/b.xml"]))
         assert_that(out.failed | beam.Map(lambda f: (f.error, f.severity, f.unit)),
                     equal_to([("NotAFeedUrl", "warning", "feed"), ("DuplicateFeed", "warning", "feed"),
                               ("NotAFeedUrl", "warning", "feed")]), label="Rejected")
@@ -51,7 +89,7 @@ def test_read_feed_list_composite(tmp_path):
 
 def _feed(path: str, base: str = "http://127.0.0.1:9/") -> FetchedFeed:
     body = (SAMPLES / "site" / path).read_bytes().replace(b"{{BASE}}", base.rstrip("/").encode())
-    return FetchedFeed(base + path, base + path, body, "application/xml", 200)
+    return FetchedFeed(base + path, base + path, body, "application/xml", 200, SOURCE)
 
 
 def test_entry_links_resolve_against_the_feed_base():
@@ -99,7 +137,7 @@ def test_feedparser_corpora_never_crash_and_every_entry_is_accounted_for(kind):
     assert files, f"no feeds under {kind}"
     for path in files:
         body = path.read_bytes()
-        feed = FetchedFeed("http://127.0.0.1:9/f.xml", "http://127.0.0.1:9/f.xml", body, None, 200)
+        feed = FetchedFeed("http://127.0.0.1:9/f.xml", "http://127.0.0.1:9/f.xml", body, None, 200, SOURCE)
         outputs = list(fn.process(feed))
         entries = len(feedparser.parse(body, response_headers={"content-location": feed.final_url}).entries)
         items = [o for o in outputs if isinstance(o, FeedItem)]

@@ -1,21 +1,28 @@
-"""A small, defensive HTTP GET shared by FetchFeeds and FetchPages.
+"""A small, defensive HTTP client shared by FetchFeeds and FetchPages.
 
-``requests`` does the HTTP; this module adds what a crawler needs on top of it and that
-``requests`` does not do: a scheme allow-list, a private-address guard applied to the
-first URL and to every redirect target, a body cap enforced while streaming, a total
-deadline (so a server that drips bytes is cut off), and typed errors whose class names
-become the ``error`` column of ``failures/``.
+``requests``/``urllib3`` do the HTTP; this module adds what a crawler needs on top and
+they do not do: a scheme allow-list; a private-address guard applied to the URL, to every
+redirect target and to the address the socket actually connected to (so DNS rebinding
+cannot slip through between the check and the connect); a body cap enforced on the
+decoded bytes while streaming (so a gzip bomb is cut off too); a total deadline per
+request (so a server that drips bytes is cut off); and typed errors whose class names
+become the ``error`` column of ``failures/``. One call is one attempt: retries and
+politeness live in ``transforms._polite``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import socket
 import time
-from typing import NamedTuple, Optional
+from typing import Mapping, NamedTuple, Optional
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 DEFAULT_USER_AGENT = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam; news ingestion)"
 ALLOWED_SCHEMES = ("http", "https")
@@ -27,12 +34,17 @@ class FetchError(Exception):
     """Base of every fetch failure; ``status`` is the HTTP status when there was one."""
 
     status: Optional[int] = None
+    retryable = False
+    retry_after: Optional[float] = None
 
 
 class HttpError(FetchError):
-    def __init__(self, status: int, url: str):
+    def __init__(self, status: int, url: str, retry_after: Optional[float] = None):
         super().__init__(f"HTTP {status} for {url}")
         self.status = status
+        self.retry_after = retry_after
+        # 429 and 5xx are worth another try; other 4xx never are.
+        self.retryable = status == 429 or status >= 500
 
 
 class UnsupportedScheme(FetchError):
@@ -52,11 +64,11 @@ class TooManyRedirects(FetchError):
 
 
 class FetchTimeout(FetchError):
-    pass
+    retryable = True
 
 
 class ConnectionFailed(FetchError):
-    pass
+    retryable = True
 
 
 class HttpResponse(NamedTuple):
@@ -64,20 +76,41 @@ class HttpResponse(NamedTuple):
     status: int
     content_type: Optional[str]
     body: bytes
+    headers: Mapping[str, str] = {}
+
+    def header(self, name: str) -> Optional[str]:
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
 
 class FetchConfig(NamedTuple):
-    """Args:
-    timeout: seconds for connect and for each read, and the cap on a whole request.
-    max_bytes: bodies larger than this are refused while streaming.
-    user_agent: sent with every request.
-    allow_private_hosts: lift the private/loopback/link-local guard (demo and tests).
+    """How to fetch: limits, identity, guard, politeness and retries.
+
+    Args:
+        timeout: seconds for connect, for each read, and the cap on a whole request.
+        max_bytes: decoded bodies larger than this are refused while streaming.
+        user_agent: sent with every request (and matched against robots.txt).
+        allow_private_hosts: lift the private/loopback/link-local guard (demo and tests).
+        per_host_concurrency: most requests in flight to one host at once.
+        per_host_delay: least seconds between the starts of two requests to one host.
+        max_retries: further attempts after a timeout, connection error, 429 or 5xx.
+        backoff_base: first retry waits about this long, doubling each time, with jitter.
+        max_retry_after: a longer Retry-After is not waited for (the URL fails instead).
+        respect_robots: fetch robots.txt per host and drop disallowed URLs.
+        fetch_threads: requests in flight per worker, across hosts.
     """
 
     timeout: float = 15.0
     max_bytes: int = 5 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_hosts: bool = False
+    per_host_concurrency: int = 2
+    per_host_delay: float = 1.0
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    max_retry_after: float = 120.0
+    respect_robots: bool = True
+    fetch_threads: int = 32
 
 
 def is_public_address(address: str) -> bool:
@@ -108,8 +141,71 @@ def check_target(url: str, allow_private_hosts: bool) -> None:
             raise BlockedAddress(f"{parts.hostname} resolves to non-public address {address}")
 
 
-def http_get(url: str, cfg: FetchConfig, session: requests.Session) -> HttpResponse:
-    """GETs ``url`` following up to MAX_REDIRECTS redirects, each re-checked by the guard."""
+def _guarded_socket(sock: socket.socket, host: str) -> socket.socket:
+    peer = sock.getpeername()[0]
+    if not is_public_address(peer):
+        sock.close()
+        raise BlockedAddress(f"{host} connected to non-public address {peer}")
+    return sock
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _guarded_socket(super()._new_conn(), self.host)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _guarded_socket(super()._new_conn(), self.host)
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """Checks the peer address of every new connection, after DNS, before any byte is sent."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def make_session(cfg: FetchConfig, pool_maxsize: int = 10) -> requests.Session:
+    """A pooled session; with the guard on, every connection's peer address is checked."""
+    session = requests.Session()
+    adapter_cls = HTTPAdapter if cfg.allow_private_hosts else _GuardedAdapter
+    adapter = adapter_cls(pool_connections=64, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate"})
+    return session
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def http_get(url: str, cfg: FetchConfig, session: requests.Session,
+             headers: Optional[Mapping[str, str]] = None) -> HttpResponse:
+    """One GET of ``url`` following up to MAX_REDIRECTS redirects, each re-checked by the guard.
+
+    A 304 is returned like a 200 (the caller sent the validators); 4xx/5xx raise HttpError.
+    """
     deadline = time.monotonic() + cfg.timeout
     seen: set[str] = set()
     current = url
@@ -117,13 +213,9 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session) -> HttpRespo
         check_target(current, cfg.allow_private_hosts)
         seen.add(current)
         try:
-            resp = session.get(
-                current,
-                headers={"User-Agent": cfg.user_agent},
-                timeout=(cfg.timeout, cfg.timeout),
-                allow_redirects=False,
-                stream=True,
-            )
+            resp = session.get(current, headers={"User-Agent": cfg.user_agent, **(headers or {})},
+                               timeout=(cfg.timeout, cfg.timeout),
+                               allow_redirects=False, stream=True)
         except requests.Timeout as exc:
             raise FetchTimeout(f"timed out fetching {current}") from exc
         except requests.RequestException as exc:
@@ -136,9 +228,10 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session) -> HttpRespo
                 current = target
                 continue
             if resp.status_code >= 400:
-                raise HttpError(resp.status_code, current)
-            body = _read_capped(resp, cfg.max_bytes, deadline, current)
-            return HttpResponse(current, resp.status_code, resp.headers.get("Content-Type"), body)
+                raise HttpError(resp.status_code, current, parse_retry_after(resp.headers.get("Retry-After")))
+            body = b"" if resp.status_code == 304 else _read_capped(resp, cfg.max_bytes, deadline, current)
+            return HttpResponse(current, resp.status_code, resp.headers.get("Content-Type"), body,
+                                dict(resp.headers))
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
@@ -148,10 +241,11 @@ def _read_capped(resp: requests.Response, max_bytes: int, deadline: float, url: 
         raise BodyTooLarge(f"Content-Length {declared} > {max_bytes} bytes: {url}")
     chunks, size = [], 0
     try:
+        # iter_content yields decoded bytes: the cap also bounds what a compressed body inflates to.
         for chunk in resp.iter_content(_CHUNK):
             size += len(chunk)
             if size > max_bytes:
-                raise BodyTooLarge(f"body over {max_bytes} bytes: {url}")
+                raise BodyTooLarge(f"body over {max_bytes} bytes (decoded): {url}")
             if time.monotonic() > deadline:
                 raise FetchTimeout(f"body not complete within the deadline: {url}")
             chunks.append(chunk)

@@ -8,9 +8,9 @@ which source wins:
   title          page                               feed item title
   authors        page (split on ';')                feed item authors
   published      page (sane dates only)             feed item date
-  source         page site name                     host of the canonical URL
+  source         page site name                     feed name (YAML/OPML), then the host
   tags           page categories + tags             feed item categories
-  language       <html lang>                        detected from the text (py3langid)
+  language       <html lang>                        feed's language, then detected (py3langid)
 
 Deliberate drops (severity ``drop``): ``too_short`` when the text has fewer than
 ``min_words`` words. Errors: ``EmptyExtraction`` when trafilatura finds no main text,
@@ -61,10 +61,12 @@ def _decode(body: bytes, content_type: Optional[str]) -> bytes | str:
     return body
 
 
-def _language(body: bytes, text: str) -> Optional[str]:
+def _language(body: bytes, text: str, hint: Optional[str] = None) -> Optional[str]:
     declared = _HTML_LANG.search(body[:4096])
     if declared:
         return declared.group(1).decode("ascii").lower()
+    if hint:
+        return hint.lower()
     import py3langid
 
     return py3langid.classify(text[:5000])[0] if text else None
@@ -105,13 +107,13 @@ def extract_article(page: FetchedPage) -> Article:
         url=page.final_url,
         canonical_url=canonical,
         feed_url=item.feed_url,
-        source=doc.sitename or urlsplit(canonical).hostname,
+        source=doc.sitename or item.feed_name or urlsplit(canonical).hostname,
         title=doc.title or item.title,
         authors=authors or list(item.authors),
         published=pick_published(sane_iso(doc.date), item.published),
         modified=None,
         fetched_at=page.fetched_at,
-        language=_language(page.body, text),
+        language=_language(page.body, text, item.language_hint),
         text=text,
         word_count=len(_WORD.findall(text)),
         description=doc.description,
@@ -120,6 +122,7 @@ def extract_article(page: FetchedPage) -> Article:
         text_source="page",
         content_hash=content_hash(text),
         entities=None,
+        item_url=item.canonical_url,
     )
 
 

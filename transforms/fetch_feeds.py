@@ -1,74 +1,104 @@
-"""FetchFeeds: feed URL (str) -> FetchedFeed; failures -> Failure(stage="feed_fetch").
+"""FetchFeeds: FeedSource -> FetchedFeed (+ FeedValidators for the next run);
+failures -> Failure(stage="feed_fetch").
 
-One GET per feed with the shared defensive client (``transforms._http``): timeout, body
-cap, newsbeam User-Agent, http(s) only, private addresses refused unless allowed. The
-feed URLs are reshuffled first so a long list spreads over workers instead of staying
-fused to the single element that read the list.
+Feeds are fetched politely (``transforms._polite``: per-host limits, retries with
+backoff, Retry-After) with a conditional GET: the ETag and Last-Modified stored by the
+previous run (``OUT/state/feeds/``) go out as If-None-Match / If-Modified-Since, and a
+``304 Not Modified`` ends the feed there (counted as ``not_modified``: no parse, no
+work). robots.txt is not consulted for feeds, as feed readers do not: a feed is
+published to be polled.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import UNIT_FEED, Failure, FetchedFeed
-from transforms._http import FetchConfig, FetchError, http_get
+from schemas.elements import UNIT_FEED, Failure, FeedSource, FeedValidators, FetchedFeed
+from schemas.timeutil import utc_now_iso
+from transforms._http import FetchConfig
+from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch
 
-__all__ = ["FetchFeeds"]
+__all__ = ["FetchFeeds", "conditional_headers"]
 
 STAGE = "feed_fetch"
+FAILED = "failed"
+VALIDATORS = "validators"
 
 
-class _FetchFeedFn(beam.DoFn):
-    FAILED = "failed"
+def conditional_headers(validators: Optional[FeedValidators]) -> dict:
+    headers = {}
+    if validators and validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators and validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
 
-    def __init__(self, cfg: FetchConfig):
-        self._cfg = cfg
-        self._received = Metrics.counter(STAGE, "received")
-        self._emitted = Metrics.counter(STAGE, "emitted")
-        self._failed = Metrics.counter(STAGE, "failed")
-        self._bytes = Metrics.distribution(STAGE, "body_bytes")
 
-    def setup(self) -> None:
-        import requests
+def _latest(validators: Iterable[FeedValidators]) -> Optional[FeedValidators]:
+    return max(validators, key=lambda v: v.checked_at, default=None)
 
-        self._session = requests.Session()
 
-    def teardown(self) -> None:
-        self._session.close()
+def _join(keyed: tuple[str, dict]) -> Iterator[tuple[FeedSource, Optional[FeedValidators]]]:
+    _, groups = keyed
+    latest = _latest(groups["state"])
+    for source in groups["feeds"]:
+        yield source, latest
 
-    def process(self, feed_url: str) -> Iterator[FetchedFeed]:
-        self._received.inc()
-        try:
-            resp = http_get(feed_url, self._cfg, self._session)
-        except FetchError as exc:
-            self._failed.inc()
-            yield beam.pvalue.TaggedOutput(
-                self.FAILED, Failure.of(STAGE, feed_url, exc, feed_url=feed_url, unit=UNIT_FEED)
-            )
-            return
-        self._emitted.inc()
-        self._bytes.update(len(resp.body))
-        yield FetchedFeed(feed_url, resp.final_url, resp.body, resp.content_type, resp.status)
+
+def _to_request(pair: tuple[FeedSource, Optional[FeedValidators]]) -> FetchRequest:
+    source, validators = pair
+    return FetchRequest(None, source.url, conditional_headers(validators))
+
+
+def _handle(pair: tuple[FeedSource, Optional[FeedValidators]], outcome: FetchOutcome) -> Iterator:
+    source, previous = pair
+    Metrics.counter(STAGE, "received").inc()
+    if outcome.error is not None:
+        Metrics.counter(STAGE, "failed").inc()
+        yield beam.pvalue.TaggedOutput(
+            FAILED, Failure.of(STAGE, source.url, outcome.error, feed_url=source.url, unit=UNIT_FEED,
+                               detail=f"{outcome.error} (after {outcome.attempts} attempts)"))
+        return
+    resp = outcome.response
+    if resp.status == 304:
+        Metrics.counter(STAGE, "not_modified").inc()
+        return
+    etag, modified = resp.header("ETag"), resp.header("Last-Modified")
+    if etag or modified:
+        yield beam.pvalue.TaggedOutput(VALIDATORS, FeedValidators(source.url, etag, modified, utc_now_iso()))
+    Metrics.counter(STAGE, "emitted").inc()
+    Metrics.distribution(STAGE, "body_bytes").update(len(resp.body))
+    yield FetchedFeed(source.url, resp.final_url, resp.body, resp.content_type, resp.status, source)
 
 
 class FetchFeeds(beam.PTransform):
-    """Fetches feeds; outputs ``feeds`` (FetchedFeed) and ``failed`` (Failure).
+    """Fetches feeds, conditionally.
+
+    Input: FeedSource, joined by URL with the stored FeedValidators (``validators``).
+    Outputs ``feeds`` (FetchedFeed), ``validators`` (FeedValidators to store) and
+    ``failed`` (Failure).
 
     Args:
-        cfg: timeouts, size cap, User-Agent and the private-address switch.
+        cfg: timeouts, size cap, User-Agent, guard, politeness and retries.
+        validators: PCollection of FeedValidators from earlier runs (may be empty).
     """
 
-    def __init__(self, cfg: FetchConfig):
+    def __init__(self, cfg: FetchConfig, validators):
         super().__init__()
-        self._cfg = cfg
+        self._cfg = cfg._replace(respect_robots=False)
+        self._validators = validators
 
-    def expand(self, feed_urls):
-        return (
-            feed_urls
-            | "SpreadFeeds" >> beam.Reshuffle()
-            | "FetchFeed"
-            >> beam.ParDo(_FetchFeedFn(self._cfg)).with_outputs(_FetchFeedFn.FAILED, main="feeds")
+    def expand(self, feeds):
+        joined = (
+            {
+                "feeds": feeds | "KeyFeedsByUrl" >> beam.WithKeys(lambda s: s.url),
+                "state": self._validators | "KeyStateByUrl" >> beam.WithKeys(lambda v: v.feed_url),
+            }
+            | "JoinValidators" >> beam.CoGroupByKey()
+            | "WithValidators" >> beam.FlatMap(_join)
         )
+        out = joined | "FetchFeed" >> PoliteFetch(self._cfg, STAGE, _to_request, _handle, (FAILED, VALIDATORS))
+        return {"feeds": out.main, "validators": out[VALIDATORS], "failed": out[FAILED]}

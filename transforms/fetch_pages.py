@@ -1,46 +1,77 @@
 """FetchPages: FeedItem -> FetchedPage; same-URL repeats -> Duplicate(method="url");
-failures -> Failure(stage="fetch").
+drops and failures -> Failure(stage="fetch").
 
-Items are grouped by canonical URL first, so an article that several feeds (or one feed
-twice, with different tracking parameters) point at is fetched once; the other items
-become ``url`` duplicates of it. The grouping also redistributes the fetch fan-out over
-workers. Pages that are not HTML are deliberate drops (reason ``not_html``).
+Items are grouped by canonical URL first (joined with the URLs earlier runs ingested,
+``OUT/state/seen/``), so:
+
+- an article that several feeds, or one feed twice with different tracking parameters,
+  point at is fetched once; the other items become ``url`` duplicates of it;
+- an item whose canonical URL was ingested in an earlier run is not fetched again
+  (counted as ``dropped_seen``; ``--refetch`` turns this off).
+
+The rest are fetched politely (``transforms._polite``): robots.txt per host (disallowed
+URLs are drops with reason ``robots``), per-host concurrency and delay, retries with
+backoff, Retry-After. A response that is not HTML by its Content-Type or its first bytes
+(PDF, images, archives...) is a drop with reason ``not_html``.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage
+from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage, SeenUrl
 from schemas.timeutil import utc_now_iso
-from transforms._http import FetchConfig, FetchError, http_get
+from transforms._http import FetchConfig
+from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch, RobotsDisallowed
 from transforms._urls import article_id
 
-__all__ = ["FetchPages"]
+__all__ = ["FetchPages", "looks_like_html"]
 
 STAGE = "fetch"
-HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+FAILED = "failed"
+DUPLICATES = "duplicates"
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+# Magic numbers of formats that must never reach the HTML extractor.
+_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x1f\x8b", b"RIFF",
+                 b"\x00\x00\x00", b"OggS", b"\x7fELF", b"Rar!", b"7z\xbc\xaf")
+
+
+def looks_like_html(content_type: str | None, body: bytes) -> bool:
+    """HTML by its declared media type (or none) and not a known binary format by its bytes."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in HTML_TYPES:
+        return False
+    head = body[:16].lstrip()
+    return not head.startswith(_BINARY_MAGIC) and b"\x00" not in body[:1024]
 
 
 class _PickOnePerUrlFn(beam.DoFn):
-    """Keeps the first item (by feed URL, then link) of each canonical URL."""
+    """Keeps the first item (by feed URL, then link) of each canonical URL not seen before."""
 
-    DUPLICATES = "duplicates"
-
-    def __init__(self) -> None:
+    def __init__(self, refetch: bool) -> None:
+        self._refetch = refetch
+        self._items = Metrics.counter(STAGE, "items")
         self._repeats = Metrics.counter(STAGE, "dropped_same_url")
+        self._seen = Metrics.counter(STAGE, "dropped_seen")
 
-    def process(self, keyed: tuple[str, Iterable[FeedItem]]) -> Iterator[FeedItem]:
-        canonical, items = keyed
-        first, *rest = sorted(items, key=lambda i: (i.feed_url, i.link, i.guid or ""))
+    def process(self, keyed: tuple[str, dict]) -> Iterator[FeedItem]:
+        canonical, groups = keyed
+        items = sorted(groups["items"], key=lambda i: (i.feed_url, i.link, i.guid or ""))
+        if not items:
+            return
+        self._items.inc(len(items))
+        if groups["seen"] and not self._refetch:
+            self._seen.inc(len(items))
+            return
+        first, *rest = items
         yield first
         for item in rest:
             self._repeats.inc()
             yield beam.pvalue.TaggedOutput(
-                self.DUPLICATES,
+                DUPLICATES,
                 Duplicate(url=item.link, article_id=article_id(canonical),
                           canonical_article_id=article_id(canonical), method="url",
                           similarity=1.0, feed_url=item.feed_url, source=None,
@@ -48,76 +79,69 @@ class _PickOnePerUrlFn(beam.DoFn):
             )
 
 
-class _FetchPageFn(beam.DoFn):
-    FAILED = "failed"
+def _to_request(item: FeedItem) -> FetchRequest:
+    return FetchRequest(None, item.link)
 
-    def __init__(self, cfg: FetchConfig):
-        self._cfg = cfg
-        self._received = Metrics.counter(STAGE, "received")
-        self._emitted = Metrics.counter(STAGE, "emitted")
-        self._failed = Metrics.counter(STAGE, "failed")
-        self._not_html = Metrics.counter(STAGE, "dropped_not_html")
-        self._bytes = Metrics.distribution(STAGE, "body_bytes")
 
-    def setup(self) -> None:
-        import requests
-
-        self._session = requests.Session()
-
-    def teardown(self) -> None:
-        self._session.close()
-
-    def process(self, item: FeedItem) -> Iterator[FetchedPage]:
-        self._received.inc()
-        try:
-            resp = http_get(item.link, self._cfg, self._session)
-        except FetchError as exc:
-            self._failed.inc()
-            yield beam.pvalue.TaggedOutput(
-                self.FAILED, Failure.of(STAGE, item.link, exc, feed_url=item.feed_url)
-            )
-            return
-        media_type = (resp.content_type or "text/html").split(";", 1)[0].strip().lower()
-        if media_type not in HTML_TYPES:
-            self._not_html.inc()
-            yield beam.pvalue.TaggedOutput(
-                self.FAILED,
-                Failure.of(STAGE, item.link, "not_html", feed_url=item.feed_url,
-                           detail=f"Content-Type {resp.content_type}", http_status=resp.status,
-                           severity=DROP),
-            )
-            return
-        self._emitted.inc()
-        self._bytes.update(len(resp.body))
-        yield FetchedPage(item, resp.final_url, resp.body, resp.content_type, resp.status,
-                          utc_now_iso())
+def _handle(item: FeedItem, outcome: FetchOutcome) -> Iterator:
+    Metrics.counter(STAGE, "received").inc()
+    if isinstance(outcome.error, RobotsDisallowed):
+        Metrics.counter(STAGE, "dropped_robots").inc()
+        yield beam.pvalue.TaggedOutput(
+            FAILED, Failure.of(STAGE, item.link, "robots", feed_url=item.feed_url, detail=str(outcome.error),
+                               severity=DROP))
+        return
+    if outcome.error is not None:
+        Metrics.counter(STAGE, "failed").inc()
+        detail = f"{outcome.error} (after {outcome.attempts} attempts)" if outcome.attempts > 1 else None
+        yield beam.pvalue.TaggedOutput(
+            FAILED, Failure.of(STAGE, item.link, outcome.error, feed_url=item.feed_url, detail=detail))
+        return
+    resp = outcome.response
+    if not looks_like_html(resp.content_type, resp.body):
+        Metrics.counter(STAGE, "dropped_not_html").inc()
+        yield beam.pvalue.TaggedOutput(
+            FAILED, Failure.of(STAGE, item.link, "not_html", feed_url=item.feed_url,
+                               detail=f"Content-Type {resp.content_type!r}, starts {resp.body[:8]!r}",
+                               http_status=resp.status, severity=DROP))
+        return
+    Metrics.counter(STAGE, "emitted").inc()
+    Metrics.distribution(STAGE, "body_bytes").update(len(resp.body))
+    yield FetchedPage(item, resp.final_url, resp.body, resp.content_type, resp.status, utc_now_iso())
 
 
 class FetchPages(beam.PTransform):
-    """Fetches each distinct article URL once.
+    """Fetches each distinct, not yet ingested article URL once.
 
     Outputs ``pages`` (FetchedPage), ``duplicates`` (Duplicate, method ``url``) and
     ``failed`` (Failure).
 
     Args:
-        cfg: timeouts, size cap, User-Agent and the private-address switch.
+        cfg: timeouts, size cap, User-Agent, guard, politeness and retries.
+        seen: PCollection of SeenUrl from earlier runs (may be empty).
+        refetch: fetch seen URLs again.
     """
 
-    def __init__(self, cfg: FetchConfig):
+    def __init__(self, cfg: FetchConfig, seen=None, refetch: bool = False):
         super().__init__()
         self._cfg = cfg
+        self._seen = seen
+        self._refetch = refetch
 
     def expand(self, items):
+        seen = self._seen
+        if seen is None:
+            seen = items.pipeline | "NoSeenUrls" >> beam.Create([]).with_output_types(SeenUrl)
         picked = (
-            items
-            | "KeyByCanonicalUrl" >> beam.WithKeys(lambda item: item.canonical_url)
-            | "GroupByCanonicalUrl" >> beam.GroupByKey()
-            | "PickOnePerUrl"
-            >> beam.ParDo(_PickOnePerUrlFn()).with_outputs(
-                _PickOnePerUrlFn.DUPLICATES, main="items"
-            )
+            {
+                "items": items | "KeyByCanonicalUrl" >> beam.WithKeys(lambda item: item.canonical_url),
+                "seen": seen | "KeySeenByUrl" >> beam.WithKeys(lambda s: s.canonical_url),
+            }
+            | "GroupByCanonicalUrl" >> beam.CoGroupByKey()
+            | "PickOnePerUrl" >> beam.ParDo(_PickOnePerUrlFn(self._refetch)).with_outputs(
+                DUPLICATES, main="items")
         )
-        fetched = picked.items | "FetchPage" >> beam.ParDo(_FetchPageFn(self._cfg)).with_outputs(
-            _FetchPageFn.FAILED, main="pages"
-        )
-        return {"pages": fetched.pages, "duplicates": picked.duplicates, "failed": fetched.failed}
+        fetched = picked.items | "FetchPage" >> PoliteFetch(self._cfg, STAGE, _to_request, _handle, (FAILED,))
+        return {"pages": fetched.main, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED]}
+
+

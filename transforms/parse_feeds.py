@@ -4,19 +4,28 @@ feedparser reads RSS 0.9x/1.0/2.0 and Atom. A feed it flags as ill-formed ("bozo
 still recovers entries from keeps every entry and gets a warning row; a feed that yields
 no entries because it is broken gets an error row. An entry without a usable link cannot
 be fetched and becomes an item-level error row, so it is still accounted for.
+
+A feed that declares XML entities (``<!ENTITY``) is refused before parsing
+(``XmlEntityDeclaration``): no legitimate feed needs them, and they are how
+entity-expansion ("billion laughs") and external-entity attacks are made.
+
+Item fields: link (resolved against the feed's base), guid, title, summary, full content
+(``content:encoded`` / Atom content), published and updated, authors, categories, and an
+image from enclosures or Media RSS; plus the feed's name and language hint.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from typing import Any, Iterator, Optional
 from urllib.parse import urljoin, urlsplit
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import ERROR, UNIT_FEED, WARNING, Failure, FeedItem, FetchedFeed
+from schemas.elements import ERROR, UNIT_FEED, WARNING, Failure, FeedItem, FeedSource, FetchedFeed
 from schemas.timeutil import sane_iso
 from transforms._urls import canonical_url
 
@@ -39,7 +48,30 @@ def _authors(entry: Any) -> list[str]:
     return [n for n in dict.fromkeys(names) if n]
 
 
-def entry_to_item(entry: Any, feed_url: str, base_url: str) -> Optional[FeedItem]:
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+class XmlEntityDeclaration(Exception):
+    pass
+
+
+def _image(entry: Any, base_url: str) -> Optional[str]:
+    candidates = [m.get("url") for m in entry.get("media_content", []) if m.get("medium", "image") == "image"
+                  or str(m.get("type", "")).startswith("image/")]
+    candidates += [m.get("url") for m in entry.get("media_thumbnail", [])]
+    candidates += [link.get("href") for link in entry.get("links", [])
+                   if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/")]
+    url = next((c for c in candidates if c), None)
+    return urljoin(base_url, url) if url else None
+
+
+def _content(entry: Any) -> Optional[str]:
+    parts = [c.get("value") for c in entry.get("content", []) if c.get("value")]
+    return max(parts, key=len) if parts else None
+
+
+def entry_to_item(entry: Any, feed_url: str, base_url: str, source: Optional[FeedSource] = None,
+                  feed_language: Optional[str] = None) -> Optional[FeedItem]:
     """Turns one feedparser entry into a FeedItem; None when it has no http(s) link."""
     link = (entry.get("link") or "").strip()
     if not link and str(entry.get("guidislink", "")).lower() == "true":
@@ -59,6 +91,11 @@ def entry_to_item(entry: Any, feed_url: str, base_url: str) -> Optional[FeedItem
         published=_struct_to_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
         authors=_authors(entry),
         categories=[t.get("term") for t in entry.get("tags", []) if t.get("term")],
+        updated=_struct_to_iso(entry.get("updated_parsed")),
+        content=_content(entry),
+        image_url=_image(entry, base_url),
+        feed_name=source.name if source else None,
+        language_hint=(source.language if source and source.language else feed_language),
     )
 
 
@@ -76,11 +113,18 @@ class _ParseFeedFn(beam.DoFn):
         import feedparser
 
         self._received.inc()
+        if _ENTITY_DECL.search(feed.body[:65536]):
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(self.FAILED, Failure.of(
+                STAGE, feed.feed_url, XmlEntityDeclaration("feed declares XML entities; refused unparsed"),
+                feed_url=feed.feed_url, unit=UNIT_FEED))
+            return
         headers = {"content-location": feed.final_url}
         if feed.content_type:
             headers["content-type"] = feed.content_type
         parsed = feedparser.parse(feed.body, response_headers=headers)
         entries = parsed.get("entries", [])
+        language = (parsed.get("feed", {}).get("language") or "")[:2].lower() or None
         if parsed.get("bozo"):
             self._bozo.inc()
             exc = parsed.get("bozo_exception")
@@ -102,7 +146,7 @@ class _ParseFeedFn(beam.DoFn):
             )
         for entry in entries:
             self._items.inc()
-            item = entry_to_item(entry, feed.feed_url, feed.final_url)
+            item = entry_to_item(entry, feed.feed_url, feed.final_url, feed.source, language)
             if item is None:
                 self._no_link.inc()
                 yield beam.pvalue.TaggedOutput(

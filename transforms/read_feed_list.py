@@ -1,8 +1,23 @@
-"""ReadFeedList: a feed-list file -> feed URLs; bad entries -> Failure(stage="feed_list").
+"""ReadFeedList: a feed-list file -> FeedSource; bad entries -> Failure(stage="feed_list").
 
-Formats: plain text (one URL per line, ``#`` starts a comment) and OPML (what every feed
-reader exports; nested outlines are walked by ``listparser``). The format is taken from
-the extension (``.opml``/``.xml``) or, failing that, from the first bytes of the file.
+Formats, told apart by extension (else by the first bytes):
+
+- plain text (``.txt``): one URL per line; ``#`` at a line start or after whitespace
+  starts a comment;
+- OPML (``.opml``/``.xml``), what every feed reader exports; nested outlines are walked
+  by ``listparser``; the outline title becomes the feed name, its categories the tags;
+- YAML (``.yaml``/``.yml``) with per-feed options::
+
+      feeds:
+        - https://example.org/rss.xml              # a bare URL is fine
+        - url: https://example.com/atom.xml
+          name: Example World                       # source name when the page has none
+          tags: [world, wire]
+          language: en                              # used when a page declares no language
+          enabled: false                            # listed but not fetched
+
+Entries that are not http(s) URLs and repeats of a feed already listed become warning
+rows (``NotAFeedUrl``, ``DuplicateFeed``), never a fatal error; disabled feeds are counted.
 The file is read through Beam's ``FileSystems``, so ``gs://`` and ``s3://`` lists work.
 
     newsbeam run --feeds samples/feeds.opml --output /tmp/out
@@ -10,18 +25,26 @@ The file is read through Beam's ``FileSystems``, so ``gs://`` and ``s3://`` list
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas.elements import UNIT_FEED, WARNING, Failure
+from schemas.elements import UNIT_FEED, WARNING, Failure, FeedSource
 
 __all__ = ["ReadFeedList", "parse_feed_list"]
 
 STAGE = "feed_list"
+
+
+class _Entry(NamedTuple):
+    url: str
+    name: Optional[str] = None
+    tags: tuple = ()
+    language: Optional[str] = None
+    enabled: bool = True
 
 
 def _is_feed_url(value: str) -> bool:
@@ -29,15 +52,7 @@ def _is_feed_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _entries(text: str, is_opml: bool) -> Iterator[str]:
-    if is_opml:
-        import listparser
-
-        parsed = listparser.parse(text)
-        if parsed.bozo and not parsed.feeds:
-            raise ValueError(f"unreadable OPML: {parsed.bozo_exception}")
-        yield from (feed.url for feed in parsed.feeds)
-        return
+def _text_entries(text: str) -> Iterator[_Entry]:
     for line in text.splitlines():
         # A URL may contain '#', so only a line start or whitespace before '#' opens a comment.
         entry = line.strip()
@@ -45,27 +60,67 @@ def _entries(text: str, is_opml: bool) -> Iterator[str]:
             continue
         entry = entry.split(" #", 1)[0].split("\t#", 1)[0].strip()
         if entry:
-            yield entry
+            yield _Entry(entry)
 
 
-def parse_feed_list(text: str, is_opml: bool) -> tuple[list[str], list[tuple[str, str]]]:
-    """Returns (unique feed URLs in file order, [(entry, reason)] for rejected entries)."""
-    urls: list[str] = []
+def _opml_entries(text: str) -> Iterator[_Entry]:
+    import listparser
+
+    parsed = listparser.parse(text)
+    if parsed.bozo and not parsed.feeds:
+        raise ValueError(f"unreadable OPML: {parsed.bozo_exception}")
+    for feed in parsed.feeds:
+        tags = tuple(t for path in feed.get("categories", []) for t in path)
+        yield _Entry(feed.url, feed.get("title") or None, tags)
+
+
+def _yaml_entries(text: str) -> Iterator[_Entry]:
+    import yaml
+
+    doc: Any = yaml.safe_load(text) or []
+    items = doc.get("feeds", []) if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise ValueError("a YAML feed list is a list of feeds, or a mapping with a 'feeds' list")
+    for item in items:
+        if isinstance(item, str):
+            yield _Entry(item)
+        elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            tags = item.get("tags") or ()
+            yield _Entry(item["url"].strip(), item.get("name"),
+                         tuple(str(t) for t in (tags if isinstance(tags, list) else [tags])),
+                         item.get("language"), bool(item.get("enabled", True)))
+        else:
+            yield _Entry(repr(item)[:200])  # reported as NotAFeedUrl
+
+
+def detect_format(path: str, head: bytes) -> str:
+    lowered = path.lower()
+    if lowered.endswith((".yaml", ".yml")):
+        return "yaml"
+    if lowered.endswith((".opml", ".xml")) or b"<opml" in head[:2048].lower():
+        return "opml"
+    return "text"
+
+
+def parse_feed_list(text: str, fmt: str) -> tuple[list[FeedSource], list[tuple[str, str]], int]:
+    """Returns (unique enabled feeds in file order, [(entry, reason)] rejected, disabled count)."""
+    entries = {"text": _text_entries, "opml": _opml_entries, "yaml": _yaml_entries}[fmt](text)
+    feeds: list[FeedSource] = []
     rejected: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for entry in _entries(text, is_opml):
-        if not _is_feed_url(entry):
-            rejected.append((entry, "NotAFeedUrl"))
-        elif entry in seen:
-            rejected.append((entry, "DuplicateFeed"))
+    disabled = 0
+    for entry in entries:
+        if not _is_feed_url(entry.url):
+            rejected.append((entry.url, "NotAFeedUrl"))
+        elif entry.url in seen:
+            rejected.append((entry.url, "DuplicateFeed"))
+        elif not entry.enabled:
+            seen.add(entry.url)
+            disabled += 1
         else:
-            seen.add(entry)
-            urls.append(entry)
-    return urls, rejected
-
-
-def _looks_like_opml(path: str, head: bytes) -> bool:
-    return path.lower().endswith((".opml", ".xml")) or b"<opml" in head[:2048].lower()
+            seen.add(entry.url)
+            feeds.append(FeedSource(entry.url, entry.name, list(entry.tags), entry.language))
+    return feeds, rejected, disabled
 
 
 class _ReadFeedListFn(beam.DoFn):
@@ -74,30 +129,30 @@ class _ReadFeedListFn(beam.DoFn):
     def __init__(self) -> None:
         self._emitted = Metrics.counter(STAGE, "emitted")
         self._rejected = Metrics.counter(STAGE, "rejected")
+        self._disabled = Metrics.counter(STAGE, "disabled")
 
-    def process(self, path: str) -> Iterable[str]:
+    def process(self, path: str) -> Iterable[FeedSource]:
         with FileSystems.open(path) as handle:
             raw = handle.read()
-        urls, rejected = parse_feed_list(
-            raw.decode("utf-8", errors="replace"), _looks_like_opml(path, raw)
-        )
+        feeds, rejected, disabled = parse_feed_list(
+            raw.decode("utf-8", errors="replace"), detect_format(path, raw))
+        self._disabled.inc(disabled)
         for entry, reason in rejected:
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(
                 self.FAILED,
-                Failure.of(STAGE, entry, reason, detail=f"in {path}", severity=WARNING,
-                           unit=UNIT_FEED),
+                Failure.of(STAGE, entry, reason, detail=f"in {path}", severity=WARNING, unit=UNIT_FEED),
             )
-        for url in urls:
+        for feed in feeds:
             self._emitted.inc()
-            yield url
+            yield feed
 
 
 class ReadFeedList(beam.PTransform):
-    """Reads the feed list at ``path``; outputs ``feeds`` (str) and ``failed`` (Failure).
+    """Reads the feed list at ``path``; outputs ``feeds`` (FeedSource) and ``failed`` (Failure).
 
     Args:
-        path: a local path or any Beam filesystem URL of a text or OPML feed list.
+        path: a local path or any Beam filesystem URL of a text, OPML or YAML feed list.
     """
 
     def __init__(self, path: str):

@@ -36,7 +36,9 @@ class _WritePartitionFn(beam.DoFn):
 
     def process(self, keyed: tuple[str, Iterable[Any]]) -> Iterator[tuple[str, str, int]]:
         partition, rows = keyed
-        directory = join(self._root, self._spec.name, f"{self._spec.partition_column}={partition}")
+        directory = join(self._root, self._spec.directory)
+        if self._spec.partition_column:
+            directory = join(directory, f"{self._spec.partition_column}={partition}")
         batch: list[Any] = []
         seq = 0
         for row in rows:
@@ -71,7 +73,7 @@ class WriteTable(beam.PTransform):
     Args:
         root: the output directory (any Beam filesystem path).
         run_id: carried in every file name and in the ``run_id`` column.
-        table: ``articles``, ``duplicates`` or ``failures``.
+        table: a name in ``schemas.tables.TABLES``.
         max_rows_per_file: a partition with more rows is split over several files.
     """
 

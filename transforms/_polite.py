@@ -1,0 +1,295 @@
+"""Polite, concurrent fetching inside one worker: per-host limits, robots.txt, retries.
+
+``fetch_politely(client, requests)`` runs a batch of requests (usually every request for
+a set of hosts, grouped by host upstream so one host is served by one worker) on a
+thread pool, under these rules:
+
+- at most ``per_host_concurrency`` requests in flight to a host, and at least
+  ``per_host_delay`` seconds (or the host's robots.txt Crawl-delay, if longer) between
+  the starts of two requests to it;
+- robots.txt is fetched once per host per run (through the same limits) and parsed with
+  protego; a disallowed URL is not fetched and comes back as ``RobotsDisallowed``.
+  A robots.txt that is missing (4xx) allows everything; one that cannot be fetched
+  (5xx, timeout) disallows everything for this run, as RFC 9309 asks;
+- timeouts, connection errors, 429 and 5xx are retried up to ``max_retries`` times with
+  exponential backoff and full jitter; a ``Retry-After`` header holds the whole host
+  for that long (up to ``max_retry_after``); other 4xx are never retried.
+
+A dispatcher thread hands requests to the pool only when their host is free, so threads
+never sleep waiting on a host: throughput is bounded by politeness and bandwidth.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Optional
+from urllib.parse import urlsplit
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+
+from transforms._http import (
+    BlockedAddress,
+    FetchConfig,
+    FetchError,
+    HttpError,
+    HttpResponse,
+    UnsupportedScheme,
+    http_get,
+    make_session,
+)
+
+
+class RobotsDisallowed(FetchError):
+    pass
+
+
+class FetchRequest(NamedTuple):
+    key: Hashable
+    url: str
+    headers: dict = {}
+
+
+class FetchOutcome(NamedTuple):
+    key: Hashable
+    url: str
+    response: Optional[HttpResponse]
+    error: Optional[FetchError]
+    attempts: int
+
+
+def host_of(url: str) -> str:
+    """The origin a URL belongs to (``scheme://host[:port]``): the unit of politeness."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1].lower()
+    return f"{parts.scheme.lower()}://{netloc}"
+
+
+class PoliteClient:
+    """A session plus the per-run robots cache; shared by every fetch in one process."""
+
+    def __init__(self, cfg: FetchConfig):
+        self.cfg = cfg
+        self.session = make_session(cfg, pool_maxsize=max(2, cfg.per_host_concurrency + 1))
+        self._robots: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def robots_for(self, host: str) -> Optional[Any]:
+        with self._lock:
+            return self._robots.get(host, _UNKNOWN)
+
+    def set_robots(self, host: str, robots: Any) -> None:
+        with self._lock:
+            self._robots[host] = robots
+
+    def get(self, url: str, headers: Optional[dict] = None) -> HttpResponse:
+        return http_get(url, self.cfg, self.session, headers)
+
+
+_UNKNOWN = object()
+_DISALLOW_ALL = "disallow-all"
+
+
+def _load_robots(client: PoliteClient, host: str) -> Any:
+    """Fetches and parses ``host``/robots.txt: a Protego parser, None (allow all) or _DISALLOW_ALL."""
+    from protego import Protego
+
+    try:
+        resp = client.get(f"{host}/robots.txt")
+    except (BlockedAddress, UnsupportedScheme):
+        return None  # the page requests will fail with this same, clearer reason
+    except HttpError as exc:
+        return None if exc.status and 400 <= exc.status < 500 else _DISALLOW_ALL
+    except FetchError:
+        return _DISALLOW_ALL
+    return Protego.parse(resp.body.decode("utf-8", errors="replace"))
+
+
+class _Host:
+    __slots__ = ("name", "queue", "in_flight", "next_start", "delay", "robots_pending")
+
+    def __init__(self, name: str, delay: float):
+        self.name = name
+        self.queue: deque = deque()
+        self.in_flight = 0
+        self.next_start = 0.0
+        self.delay = delay
+        self.robots_pending = False
+
+    def can_start(self, now: float, concurrency: int) -> bool:
+        if not self.queue or self.in_flight >= concurrency or now < self.next_start:
+            return False
+        is_robots = self.queue[0][0] is None
+        return is_robots or not self.robots_pending
+
+
+def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
+                   on_attempt: Optional[Callable[[str], None]] = None) -> list[FetchOutcome]:
+    """Fetches every request under the per-host rules; one outcome per request, any order."""
+    cfg = client.cfg
+    hosts: dict[str, _Host] = {}
+    for req in requests:
+        name = host_of(req.url)
+        hosts.setdefault(name, _Host(name, cfg.per_host_delay)).queue.append((req, 1))
+    outcomes: list[FetchOutcome] = []
+    for name, host in hosts.items():
+        if not cfg.respect_robots:
+            continue
+        cached = client.robots_for(name)
+        if cached is _UNKNOWN:
+            host.robots_pending = True
+            host.queue.appendleft((None, 1))  # the robots.txt request goes first
+        else:
+            _apply_robots(host, cached, cfg, outcomes)
+
+    running: dict[Future, tuple[_Host, Optional[FetchRequest], int]] = {}
+    active = [h for h in hosts.values() if h.queue]
+    with ThreadPoolExecutor(max_workers=max(1, cfg.fetch_threads), thread_name_prefix="fetch") as pool:
+        while active or running:
+            now = time.monotonic()
+            for host in active:
+                while len(running) < cfg.fetch_threads and host.can_start(now, cfg.per_host_concurrency):
+                    req, attempt = host.queue.popleft()
+                    host.in_flight += 1
+                    host.next_start = now + host.delay
+                    if req is None:
+                        future = pool.submit(_load_robots, client, host.name)
+                    else:
+                        if on_attempt:
+                            on_attempt(req.url)
+                        future = pool.submit(client.get, req.url, req.headers)
+                    running[future] = (host, req, attempt)
+            waits = [h.next_start - now for h in active
+                     if h.queue and h.in_flight < cfg.per_host_concurrency and h.next_start > now]
+            timeout = max(0.0, min(waits)) if waits else None
+            if not running:
+                time.sleep(timeout or 0.0)
+            else:
+                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    host, req, attempt = running.pop(future)
+                    host.in_flight -= 1
+                    if req is None:
+                        robots = future.result()
+                        client.set_robots(host.name, robots)
+                        host.robots_pending = False
+                        _apply_robots(host, robots, cfg, outcomes)
+                    else:
+                        _settle(host, req, attempt, future, cfg, outcomes)
+            active = [h for h in active if h.queue]
+    return outcomes
+
+
+def _apply_robots(host: _Host, robots: Any, cfg: FetchConfig, outcomes: list[FetchOutcome]) -> None:
+    """Resolves disallowed requests at once and adopts a longer Crawl-delay."""
+    if robots is None:
+        return
+    kept: deque = deque()
+    for req, attempt in host.queue:
+        if req is None:
+            kept.append((req, attempt))
+            continue
+        allowed = False if robots == _DISALLOW_ALL else robots.can_fetch(req.url, cfg.user_agent)
+        if allowed:
+            kept.append((req, attempt))
+        else:
+            reason = "robots.txt unavailable" if robots == _DISALLOW_ALL else "disallowed by robots.txt"
+            outcomes.append(FetchOutcome(req.key, req.url, None, RobotsDisallowed(f"{reason}: {req.url}"), 0))
+    host.queue = kept
+    if robots != _DISALLOW_ALL:
+        crawl_delay = robots.crawl_delay(cfg.user_agent)
+        if crawl_delay:
+            host.delay = max(host.delay, min(float(crawl_delay), 60.0))
+
+
+def _settle(host: _Host, req: FetchRequest, attempt: int, future: Future, cfg: FetchConfig,
+            outcomes: list[FetchOutcome]) -> None:
+    try:
+        outcomes.append(FetchOutcome(req.key, req.url, future.result(), None, attempt))
+        return
+    except FetchError as exc:
+        error = exc
+    except Exception as exc:  # a bug or an exotic library error must not lose the URL
+        error = FetchError(f"{type(exc).__name__}: {exc}"[:300])
+    wait_for = error.retry_after
+    if error.retryable and attempt <= cfg.max_retries and (wait_for is None or wait_for <= cfg.max_retry_after):
+        backoff = random.uniform(0, cfg.backoff_base * 2 ** (attempt - 1))  # full jitter
+        host.next_start = max(host.next_start, time.monotonic() + max(backoff, wait_for or 0.0))
+        host.queue.appendleft((req, attempt + 1))
+        return
+    outcomes.append(FetchOutcome(req.key, req.url, None, error, attempt))
+
+
+class _PoliteFetchFn(beam.DoFn):
+    """A batch of host groups -> whatever ``handle(element, outcome)`` yields for each element."""
+
+    def __init__(self, cfg: FetchConfig, stage: str, to_request: Callable[[Any], FetchRequest],
+                 handle: Callable[[Any, FetchOutcome], Iterable[Any]]):
+        self._cfg = cfg
+        self._stage = stage
+        self._to_request = to_request
+        self._handle = handle
+        self._shared = shared.Shared()
+        self._attempts = Metrics.counter(stage, "http_attempts")
+        self._retried = Metrics.counter(stage, "retried")
+        self._hosts = Metrics.counter(stage, "hosts")
+
+    def setup(self) -> None:
+        # One client (session, robots cache) per process, shared by this DoFn's threads.
+        self._client = self._shared.acquire(lambda: PoliteClient(self._cfg), tag=repr(self._cfg))
+
+    def process(self, batch: list[tuple[str, Iterable[Any]]]) -> Iterator[Any]:
+        elements = [element for _, group in batch for element in group]
+        self._hosts.inc(len(batch))
+        requests = []
+        for index, element in enumerate(elements):
+            req = self._to_request(element)
+            requests.append(req._replace(key=index))
+        outcomes = fetch_politely(self._client, requests, on_attempt=lambda _url: self._attempts.inc())
+        for outcome in outcomes:
+            if outcome.attempts > 1:
+                self._retried.inc(outcome.attempts - 1)
+            yield from self._handle(elements[outcome.key], outcome)
+
+
+class PoliteFetch(beam.PTransform):
+    """Fetches elements politely: grouped by host (so a host is served by one worker at a
+    time), host groups batched, each batch fetched by ``fetch_politely``.
+
+    Args:
+        cfg: the fetch configuration (limits, politeness, retries).
+        stage: metrics namespace.
+        to_request: element -> FetchRequest (URL and headers; the key is ignored).
+        handle: (element, FetchOutcome) -> outputs (main values or TaggedOutputs).
+        tags: the tagged outputs ``handle`` may emit.
+        hosts_per_batch: host groups fetched together by one worker.
+    """
+
+    def __init__(self, cfg: FetchConfig, stage: str, to_request, handle, tags: tuple[str, ...],
+                 hosts_per_batch: int = 256):
+        super().__init__()
+        self._cfg = cfg
+        self._stage = stage
+        self._to_request = to_request
+        self._handle = handle
+        self._tags = tags
+        self._hosts_per_batch = hosts_per_batch
+
+    def expand(self, elements):
+        to_request = self._to_request
+        return (
+            elements
+            | "KeyByHost" >> beam.WithKeys(lambda element: host_of(to_request(element).url))
+            | "GroupByHost" >> beam.GroupByKey()
+            | "BatchHosts" >> beam.BatchElements(min_batch_size=self._hosts_per_batch,
+                                                 max_batch_size=self._hosts_per_batch)
+            | "FetchBatch" >> beam.ParDo(
+                _PoliteFetchFn(self._cfg, self._stage, to_request, self._handle)
+            ).with_outputs(*self._tags, main="main")
+        )

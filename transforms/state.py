@@ -1,0 +1,120 @@
+"""ReadState / WriteState: what one run leaves for the next, under ``OUT/state/``.
+
+- ``state/feeds/``: each feed's ETag and Last-Modified (FeedValidators), for conditional GETs;
+- ``state/seen/``: canonical URLs already ingested (SeenUrl), so they are not fetched again.
+
+A run writes its state files into ``OUT/_temporary/<run_id>/state/`` and the driver moves
+them into ``OUT/state/`` only after the pipeline succeeded (``commit_state``): a run that
+crashes leaves the state exactly as it was. Each run adds one file per table; readers
+take the union (for feeds, the newest row per URL wins).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.elements import Article, Duplicate, SeenUrl
+from schemas.tables import ROW_TYPES, TABLES
+from transforms._files import ensure_dir, join, temp_dir
+from transforms._urls import canonical_url
+from transforms.write_dataset import WriteTable
+
+__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "state_files"]
+
+STATE_DIR = "state"
+
+
+def state_files(root: str, table: str) -> list[str]:
+    pattern = join(root, STATE_DIR, TABLES[table].directory, "*.parquet")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def _to_row(record: dict, row_type: Any) -> Any:
+    values = {}
+    for field in row_type._fields:
+        value = record.get(field)
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        values[field] = value
+    return row_type(**values)
+
+
+class ReadState(beam.PTransform):
+    """Reads every state file of ``table`` (``state_feeds`` or ``state_seen``) as typed rows.
+
+    The files are listed when the graph is built, so a first run (no state yet) reads nothing.
+    """
+
+    def __init__(self, root: str, table: str):
+        super().__init__()
+        self._root = root
+        self._table = table
+
+    def expand(self, pbegin):
+        row_type = ROW_TYPES[self._table]
+        files = state_files(self._root, self._table)
+        if not files:
+            return pbegin | "NoState" >> beam.Create([]).with_output_types(row_type)
+        columns = list(row_type._fields)
+        return (
+            pbegin
+            | "StateFiles" >> beam.Create(files)
+            | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=columns)
+            | "ToRows" >> beam.Map(_to_row, row_type).with_output_types(row_type)
+        )
+
+
+def _article_urls(article: Article) -> list[SeenUrl]:
+    urls = {article.canonical_url, canonical_url(article.url), article.item_url}
+    return [SeenUrl(u, article.article_id) for u in sorted(u for u in urls if u)]
+
+
+def _duplicate_urls(duplicate: Duplicate) -> list[SeenUrl]:
+    return [SeenUrl(canonical_url(duplicate.url), duplicate.article_id)]
+
+
+class SeenUrlsOf(beam.PTransform):
+    """(articles, duplicates) -> the distinct SeenUrl rows this run ingested: each article's
+    canonical, fetched and feed-item URLs and each duplicate's URL."""
+
+    def expand(self, pcolls):
+        articles, duplicates = pcolls
+        return (
+            (articles | "ArticleUrls" >> beam.FlatMap(_article_urls).with_output_types(SeenUrl),
+             duplicates | "DuplicateUrls" >> beam.FlatMap(_duplicate_urls).with_output_types(SeenUrl))
+            | "FlattenSeen" >> beam.Flatten()
+            | "DistinctSeen" >> beam.Distinct()
+        )
+
+
+class WriteState(beam.PTransform):
+    """Stages this run's rows of ``table`` for ``commit_state``."""
+
+    def __init__(self, root: str, run_id: str, table: str):
+        super().__init__()
+        self._root = root
+        self._run_id = run_id
+        self._table = table
+
+    def expand(self, rows):
+        staging = join(temp_dir(self._root, self._run_id), STATE_DIR)
+        return rows | "WriteStateTable" >> WriteTable(staging, self._run_id, self._table)
+
+
+def commit_state(root: str, run_id: str) -> list[str]:
+    """Moves the run's staged state files into ``OUT/state/``; returns the final paths."""
+    staging = join(temp_dir(root, run_id), STATE_DIR)
+    moved = []
+    for spec in (TABLES["state_feeds"], TABLES["state_seen"]):
+        pattern = join(staging, spec.directory, "*.parquet")
+        for meta in FileSystems.match([pattern])[0].metadata_list:
+            target_dir = join(root, STATE_DIR, spec.directory)
+            ensure_dir(target_dir)
+            target = join(target_dir, meta.path.rsplit("/", 1)[-1])
+            FileSystems.rename([meta.path], [target])
+            moved.append(target)
+    return moved
