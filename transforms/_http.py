@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import socket
+import threading
 import time
 from typing import Mapping, NamedTuple, Optional
 from urllib.parse import urljoin, urlsplit
@@ -229,10 +230,38 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
                 continue
             if resp.status_code >= 400:
                 raise HttpError(resp.status_code, current, parse_retry_after(resp.headers.get("Retry-After")))
-            body = b"" if resp.status_code == 304 else _read_capped(resp, cfg.max_bytes, deadline, current)
+            body = b"" if resp.status_code == 304 else _read_with_deadline(resp, cfg.max_bytes, deadline,
+                                                                           current)
             return HttpResponse(current, resp.status_code, resp.headers.get("Content-Type"), body,
                                 dict(resp.headers))
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
+
+
+def _abort(resp: requests.Response) -> None:
+    """Shuts the response's socket from another thread, waking a blocked read."""
+    conn = getattr(resp.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _read_with_deadline(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+    """Reads the body; a watchdog cuts the connection when the request's deadline passes,
+    since a server dripping bytes keeps every single read inside its own timeout."""
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _abort, args=(resp,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return _read_capped(resp, max_bytes, deadline, url)
+    except FetchError:
+        if time.monotonic() >= deadline:
+            raise FetchTimeout(f"body not complete within the deadline: {url}") from None
+        raise
+    finally:
+        watchdog.cancel()
 
 
 def _read_capped(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:

@@ -9,8 +9,9 @@ thread pool, under these rules:
   the starts of two requests to it;
 - robots.txt is fetched once per host per run (through the same limits) and parsed with
   protego; a disallowed URL is not fetched and comes back as ``RobotsDisallowed``.
-  A robots.txt that is missing (4xx) allows everything; one that cannot be fetched
-  (5xx, timeout) disallows everything for this run, as RFC 9309 asks;
+  A robots.txt that is missing (4xx) allows everything; a server error (5xx) disallows
+  everything for this run, as RFC 9309 asks; a host that cannot be reached at all is
+  left to fail its page requests with the network error itself;
 - timeouts, connection errors, 429 and 5xx are retried up to ``max_retries`` times with
   exponential backoff and full jitter; a ``Retry-After`` header holds the whole host
   for that long (up to ``max_retry_after``); other 4xx are never retried.
@@ -34,12 +35,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from transforms._http import (
-    BlockedAddress,
     FetchConfig,
     FetchError,
     HttpError,
     HttpResponse,
-    UnsupportedScheme,
     http_get,
     make_session,
 )
@@ -102,12 +101,12 @@ def _load_robots(client: PoliteClient, host: str) -> Any:
 
     try:
         resp = client.get(f"{host}/robots.txt")
-    except (BlockedAddress, UnsupportedScheme):
-        return None  # the page requests will fail with this same, clearer reason
     except HttpError as exc:
+        # RFC 9309: a missing robots.txt (4xx) allows everything; a server error disallows.
         return None if exc.status and 400 <= exc.status < 500 else _DISALLOW_ALL
     except FetchError:
-        return _DISALLOW_ALL
+        # Unreachable, refused or blocked: the page requests fail with that same, clearer reason.
+        return None
     return Protego.parse(resp.body.decode("utf-8", errors="replace"))
 
 
@@ -182,7 +181,8 @@ def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
                         _apply_robots(host, robots, cfg, outcomes)
                     else:
                         _settle(host, req, attempt, future, cfg, outcomes)
-            active = [h for h in active if h.queue]
+            # Recomputed from every host: a retry can refill a queue that had emptied.
+            active = [h for h in hosts.values() if h.queue]
     return outcomes
 
 
@@ -204,8 +204,11 @@ def _apply_robots(host: _Host, robots: Any, cfg: FetchConfig, outcomes: list[Fet
     host.queue = kept
     if robots != _DISALLOW_ALL:
         crawl_delay = robots.crawl_delay(cfg.user_agent)
-        if crawl_delay:
-            host.delay = max(host.delay, min(float(crawl_delay), 60.0))
+        if crawl_delay and float(crawl_delay) > host.delay:
+            new_delay = min(float(crawl_delay), 60.0)
+            # The robots.txt request itself started the host's clock.
+            host.next_start += new_delay - host.delay
+            host.delay = new_delay
 
 
 def _settle(host: _Host, req: FetchRequest, attempt: int, future: Future, cfg: FetchConfig,

@@ -151,7 +151,7 @@ class _ParseFeedFn(beam.DoFn):
                 self._no_link.inc()
                 yield beam.pvalue.TaggedOutput(
                     self.FAILED,
-                    Failure.of(STAGE, entry.get("id") or entry.get("title"), "MissingLink",
+                    Failure.of(STAGE, entry.get("link") or entry.get("id") or entry.get("title"), "MissingLink",
                                feed_url=feed.feed_url, detail="entry has no http(s) link"),
                 )
             else:

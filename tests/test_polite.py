@@ -1,0 +1,122 @@
+"""fetch_politely against real loopback servers on several 127.0.0.x hosts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from transforms._http import FetchConfig
+from transforms._polite import FetchRequest, PoliteClient, RobotsDisallowed, fetch_politely, host_of
+
+
+class _Hosts:
+    """One server per 127.0.0.k; each records (start, end) of every request and in-flight peaks."""
+
+    def __init__(self, n: int, latency: float = 0.05, robots: bytes | None = None, robots_status: int = 200):
+        self.log = defaultdict(list)
+        self.in_flight = defaultdict(int)
+        self.peak = defaultdict(int)
+        lock = threading.Lock()
+        hosts = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                host = self.server.server_address[0]
+                with lock:
+                    hosts.in_flight[host] += 1
+                    hosts.peak[host] = max(hosts.peak[host], hosts.in_flight[host])
+                start = time.monotonic()
+                time.sleep(latency)
+                if self.path == "/robots.txt":
+                    body, status = (robots or b""), (robots_status if robots is not None else 404)
+                else:
+                    body, status = b"<html>ok</html>", 200
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                with lock:
+                    hosts.in_flight[host] -= 1
+                    hosts.log[host].append((start, self.path))
+
+            def log_message(self, *args):
+                pass
+
+        self.servers = [ThreadingHTTPServer((f"127.0.0.{k}", 0), Handler) for k in range(1, n + 1)]
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def urls(self, per_host: int) -> list[str]:
+        return [f"http://127.0.0.{k + 1}:{s.server_address[1]}/p{i}" for k, s in enumerate(self.servers)
+                for i in range(per_host)]
+
+    def close(self):
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def hosts_factory():
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(_Hosts(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for hosts in made:
+        hosts.close()
+
+
+def test_per_host_delay_and_concurrency_hold_while_hosts_run_in_parallel(hosts_factory):
+    hosts = hosts_factory(4, latency=0.3)
+    cfg = FetchConfig(allow_private_hosts=True, per_host_delay=0.1, per_host_concurrency=2, fetch_threads=16)
+    started = time.monotonic()
+    out = fetch_politely(PoliteClient(cfg), [FetchRequest(i, u) for i, u in enumerate(hosts.urls(6))])
+    elapsed = time.monotonic() - started
+    assert sorted(o.key for o in out) == list(range(24)) and all(o.response for o in out)
+    for host, entries in hosts.log.items():
+        starts = sorted(t for t, _ in entries)
+        assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.1 - 0.01, host
+        assert hosts.peak[host] <= 2
+    # 7 requests per host (robots + 6), 2 at a time, 0.3 s each: about 1.2 s; sequentially 8.4 s.
+    assert elapsed < 4.0
+
+
+def test_robots_disallow_and_crawl_delay(hosts_factory):
+    hosts = hosts_factory(1, latency=0.0, robots=b"User-agent: *\nDisallow: /p1\nCrawl-delay: 0.3\n")
+    cfg = FetchConfig(allow_private_hosts=True, per_host_delay=0.0)
+    out = fetch_politely(PoliteClient(cfg), [FetchRequest(i, u) for i, u in enumerate(hosts.urls(3))])
+    errors = {o.url.rsplit("/", 1)[-1]: type(o.error).__name__ for o in out if o.error}
+    assert errors == {"p1": "RobotsDisallowed"}
+    starts = sorted(t for t, path in hosts.log["127.0.0.1"])
+    assert [p for _, p in sorted(hosts.log["127.0.0.1"])] == ["/robots.txt", "/p0", "/p2"]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.3 - 0.01
+
+
+def test_robots_server_error_disallows_everything(hosts_factory):
+    hosts = hosts_factory(1, latency=0.0, robots=b"oops", robots_status=503)
+    cfg = FetchConfig(allow_private_hosts=True, per_host_delay=0.0, max_retries=0)
+    out = fetch_politely(PoliteClient(cfg), [FetchRequest(0, hosts.urls(1)[0])])
+    assert isinstance(out[0].error, RobotsDisallowed)
+    assert [p for _, p in hosts.log["127.0.0.1"]] == ["/robots.txt"]
+
+
+def test_robots_is_cached_per_client(hosts_factory):
+    hosts = hosts_factory(1, latency=0.0)
+    client = PoliteClient(FetchConfig(allow_private_hosts=True, per_host_delay=0.0))
+    urls = hosts.urls(2)
+    fetch_politely(client, [FetchRequest(0, urls[0])])
+    fetch_politely(client, [FetchRequest(0, urls[1])])
+    assert [p for _, p in sorted(hosts.log["127.0.0.1"])] == ["/robots.txt", "/p0", "/p1"]
+
+
+def test_host_of_is_the_origin():
+    assert host_of("HTTP://Example.ORG:8080/a?b") == "http://example.org:8080"
+    assert host_of("https://user:pw@example.org/x") == "https://example.org"
+    assert host_of("http://[::1]:9/x") == "http://[::1]:9"
