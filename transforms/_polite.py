@@ -233,8 +233,9 @@ class _PoliteFetchFn(beam.DoFn):
     """A batch of host groups -> whatever ``handle(element, outcome)`` yields for each element."""
 
     def __init__(self, cfg: FetchConfig, stage: str, to_request: Callable[[Any], FetchRequest],
-                 handle: Callable[[Any, FetchOutcome], Iterable[Any]]):
+                 handle: Callable[[Any, FetchOutcome], Iterable[Any]], warc: Optional[tuple[str, str]]):
         self._cfg = cfg
+        self._warc = warc
         self._stage = stage
         self._to_request = to_request
         self._handle = handle
@@ -255,6 +256,13 @@ class _PoliteFetchFn(beam.DoFn):
             req = self._to_request(element)
             requests.append(req._replace(key=index))
         outcomes = fetch_politely(self._client, requests, on_attempt=lambda _url: self._attempts.inc())
+        if self._warc:
+            from transforms.warc import write_warc
+
+            warc_dir, run_id = self._warc
+            archived = write_warc(warc_dir, run_id, [(o.response, elements[o.key]) for o in outcomes
+                                                     if o.response is not None and o.response.status == 200])
+            Metrics.counter(self._stage, "warc_records").inc(archived)
         for outcome in outcomes:
             if outcome.attempts > 1:
                 self._retried.inc(outcome.attempts - 1)
@@ -272,11 +280,13 @@ class PoliteFetch(beam.PTransform):
         handle: (element, FetchOutcome) -> outputs (main values or TaggedOutputs).
         tags: the tagged outputs ``handle`` may emit.
         hosts_per_batch: host groups fetched together by one worker.
+        warc: (directory, run id) to archive every 200 response to, or None.
     """
 
     def __init__(self, cfg: FetchConfig, stage: str, to_request, handle, tags: tuple[str, ...],
-                 hosts_per_batch: int = 256):
+                 hosts_per_batch: int = 256, warc: Optional[tuple[str, str]] = None):
         super().__init__()
+        self._warc = warc
         self._cfg = cfg
         self._stage = stage
         self._to_request = to_request
@@ -293,6 +303,6 @@ class PoliteFetch(beam.PTransform):
             | "BatchHosts" >> beam.BatchElements(min_batch_size=self._hosts_per_batch,
                                                  max_batch_size=self._hosts_per_batch)
             | "FetchBatch" >> beam.ParDo(
-                _PoliteFetchFn(self._cfg, self._stage, to_request, self._handle)
+                _PoliteFetchFn(self._cfg, self._stage, to_request, self._handle, self._warc)
             ).with_outputs(*self._tags, main="main")
         )

@@ -84,10 +84,12 @@ class FetchFeeds(beam.PTransform):
     Args:
         cfg: timeouts, size cap, User-Agent, guard, politeness and retries.
         validators: PCollection of FeedValidators from earlier runs (may be empty).
+        warc: (directory, run id) to archive responses to, or None.
     """
 
-    def __init__(self, cfg: FetchConfig, validators):
+    def __init__(self, cfg: FetchConfig, validators, warc: Optional[tuple[str, str]] = None):
         super().__init__()
+        self._warc = warc
         self._cfg = cfg._replace(respect_robots=False)
         self._validators = validators
 
@@ -100,5 +102,6 @@ class FetchFeeds(beam.PTransform):
             | "JoinValidators" >> beam.CoGroupByKey()
             | "WithValidators" >> beam.FlatMap(_join)
         )
-        out = joined | "FetchFeed" >> PoliteFetch(self._cfg, STAGE, _to_request, _handle, (FAILED, VALIDATORS))
+        out = joined | "FetchFeed" >> PoliteFetch(
+            self._cfg, STAGE, _to_request, _handle, (FAILED, VALIDATORS), warc=self._warc)
         return {"feeds": out.main, "validators": out[VALIDATORS], "failed": out[FAILED]}

@@ -17,7 +17,7 @@ backoff, Retry-After. A response that is not HTML by its Content-Type or its fir
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -120,10 +120,13 @@ class FetchPages(beam.PTransform):
         cfg: timeouts, size cap, User-Agent, guard, politeness and retries.
         seen: PCollection of SeenUrl from earlier runs (may be empty).
         refetch: fetch seen URLs again.
+        warc: (directory, run id) to archive responses to, or None.
     """
 
-    def __init__(self, cfg: FetchConfig, seen=None, refetch: bool = False):
+    def __init__(self, cfg: FetchConfig, seen=None, refetch: bool = False,
+                 warc: Optional[tuple[str, str]] = None):
         super().__init__()
+        self._warc = warc
         self._cfg = cfg
         self._seen = seen
         self._refetch = refetch
@@ -141,7 +144,8 @@ class FetchPages(beam.PTransform):
             | "PickOnePerUrl" >> beam.ParDo(_PickOnePerUrlFn(self._refetch)).with_outputs(
                 DUPLICATES, main="items")
         )
-        fetched = picked.items | "FetchPage" >> PoliteFetch(self._cfg, STAGE, _to_request, _handle, (FAILED,))
+        fetched = picked.items | "FetchPage" >> PoliteFetch(
+            self._cfg, STAGE, _to_request, _handle, (FAILED,), warc=self._warc)
         return {"pages": fetched.main, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED]}
 
 
