@@ -118,9 +118,9 @@ class _ParseFeedFn(beam.DoFn):
         self._received.inc()
         if _DANGEROUS_ENTITY.search(feed.body[:65536]):
             self._failed.inc()
+            refused = XmlEntityDeclaration("feed declares nested or external XML entities; refused unparsed")
             yield beam.pvalue.TaggedOutput(self.FAILED, Failure.of(
-                STAGE, feed.feed_url, XmlEntityDeclaration("feed declares nested or external XML entities; refused unparsed"),
-                feed_url=feed.feed_url, unit=UNIT_FEED))
+                STAGE, feed.feed_url, refused, feed_url=feed.feed_url, unit=UNIT_FEED))
             return
         headers = {"content-location": feed.final_url}
         if feed.content_type:
