@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)
+	$(BIN)/python -m benchmarks.fetch
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work
