@@ -122,3 +122,17 @@ def test_redirect_targets_are_checked_by_the_guard(httpserver, session):
         "", status=302, headers={"Location": "file:///etc/passwd"})
     with pytest.raises(UnsupportedScheme):
         http_get(httpserver.url_for("/hop"), OPEN, session)
+
+
+def test_connected_address_is_checked_even_when_the_name_check_is_skipped(httpserver):
+    """DNS rebinding: a name that resolved to a public address at check time but connects
+    to a private one is caught at connect time, before any byte of the request is sent."""
+    from transforms._http import make_session
+
+    httpserver.expect_request("/a").respond_with_data("<html>hi</html>")
+    guarded = make_session(FetchConfig(allow_private_hosts=False))
+    with pytest.raises(BlockedAddress, match="connected to non-public address 127.0.0.1"):
+        guarded.get(httpserver.url_for("/a"), timeout=2)  # no check_target on this path
+    assert httpserver.log == []
+    open_session = make_session(FetchConfig(allow_private_hosts=True))
+    assert open_session.get(httpserver.url_for("/a"), timeout=2).status_code == 200
