@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)
 	$(BIN)/python -m benchmarks.fetch
+	$(BIN)/python -m benchmarks.extraction --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work
