@@ -62,7 +62,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
         front_failures: tuple = ()
     else:
         pages, front_failures = _fetch_from_feeds(p, opts, run_id)
-    extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words)
+    extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words, opts.index_line_ratio)
     deduped = extracted.articles | "Deduplicate" >> Deduplicate()
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size)

@@ -59,5 +59,8 @@ class NewsOptions(PipelineOptions):
                                  "(--feeds is then not needed).")
         parser.add_argument("--min_words", type=int, default=50,
                             help="Articles with fewer words are dropped as too_short.")
+        parser.add_argument("--index_line_ratio", type=float, default=0.8,
+                            help="Pages whose text is at least this share of short lines (headline lists) are "
+                                 "dropped as not_article; above 1 turns the check off.")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,
                             help="Rows per Parquet file before a partition rolls to a new file.")

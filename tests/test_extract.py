@@ -12,8 +12,12 @@ from samples_util import BASE, page
 from transforms.extract_articles import (
     EmptyExtraction,
     ExtractArticles,
+    NotAnArticle,
+    clean_authors,
     content_hash,
+    count_words,
     extract_article,
+    is_index_page,
     pick_published,
 )
 
@@ -76,3 +80,58 @@ def test_composite_routes_drops_and_errors():
         assert_that(out.failed | beam.Map(lambda f: (f.url.rsplit("/", 1)[-1], f.error, f.severity)),
                     equal_to([("short.html", "too_short", "drop"),
                               ("empty.html", "EmptyExtraction", "error")]), label="Failed")
+
+
+def test_authors_are_cleaned_of_by_and_the_outlet():
+    assert clean_authors(["By Jane Doe and John Roe"], {"Daily News"}) == ["Jane Doe", "John Roe"]
+    assert clean_authors(["Jane Doe; Daily News", "by: JOHN ROE | daily news"], {"Daily News"}) == [
+        "Jane Doe", "JOHN ROE"]
+    assert clean_authors(["desk@example.org", "https://example.org/staff", "Jane Doe, Jane Doe"], set()) == [
+        "Jane Doe"]
+
+
+def test_dates_are_utc_and_sane():
+    from schemas.timeutil import sane_iso
+
+    assert sane_iso("2020-01-07T09:30:00+03:30") == "2020-01-07T06:00:00.000000+00:00"
+    assert sane_iso("2020-01-07") == "2020-01-07T00:00:00.000000+00:00"  # naive: taken as UTC
+    assert sane_iso("1989-12-31T23:00:00+00:00") is None  # before 1990
+    assert sane_iso("2999-01-01T00:00:00+00:00") is None  # in the future
+    assert sane_iso("not a date") is None
+
+
+def test_modified_date_is_kept_only_when_later():
+    html = (b"<html><head><meta property='article:published_time' content='2020-01-07T09:00:00+00:00'>"
+            b"<meta property='article:modified_time' content='2020-01-09T10:00:00+00:00'></head><body><article>"
+            + b"<p>" + b"A sentence of the report goes here. " * 30 + b"</p></article></body></html>")
+    a = extract_article(page("x/modified.html", body=html))
+    assert a.published.startswith("2020-01-07")
+    assert a.modified is not None and a.modified.startswith("2020-01-09")
+
+
+def test_language_declared_then_feed_hint_then_detected():
+    sentence = "Die Regierung hat am Montag einen neuen Haushalt beschlossen, sagte der Minister. "
+    german = b"<p>" + sentence.encode() * 12
+    declared = b"<html lang='fr'><body><article>" + german + b"</p></article></body></html>"
+    plain = b"<html><body><article>" + german + b"</p></article></body></html>"
+    assert extract_article(page("x/a.html", body=declared)).language == "fr"  # what the page declares
+    assert extract_article(page("x/b.html", body=plain)).language == "de"  # detected
+    hinted = page("x/c.html", body=plain)
+    hinted = hinted._replace(item=hinted.item._replace(language_hint="nl"))
+    assert extract_article(hinted).language == "nl"  # the feed's language before detection
+
+
+def test_cjk_words_are_counted_per_character():
+    assert count_words("東京で会議が開かれた") == 10
+    assert count_words("Tokyo hosts 会議") == 4
+
+
+def test_index_pages_are_dropped_as_not_article():
+    headlines = "".join(f"<li><a href='/n/{i}'>Headline number {i} about the city</a></li>" for i in range(30))
+    index = f"<html><head><meta property='og:type' content='website'></head><body><main><ul>{headlines}</ul>" \
+            "</main></body></html>"
+    with pytest.raises(NotAnArticle):
+        extract_article(page("news/", body=index.encode()))
+    assert not is_index_page("\n".join(["short line"] * 20), 0.8, pagetype="article")  # declared article
+    assert is_index_page("\n".join(["short line"] * 20), 0.8, pagetype="website")
+    assert not is_index_page("\n".join(["short line"] * 20), 1.1, pagetype="website")  # check off

@@ -7,7 +7,7 @@ from conftest import shared_path
 
 from benchmarks.extraction import load, reference
 from benchmarks.extraction_metric import counts, precision_recall, score, shingles
-from transforms.extract_articles import main_text, trim_edge_boilerplate
+from transforms.extract_articles import is_index_page, main_text, trim_edge_boilerplate
 
 # What benchmarks/extraction.py measured (results/extraction.json): F1 0.9696, recall 0.9751.
 F1_FLOOR = 0.969
@@ -39,9 +39,13 @@ def test_edge_boilerplate_is_trimmed_but_body_lines_stay():
 def test_extractor_holds_its_benchmark_score():
     data = shared_path("data")
     bodies, urls, pages = load(data)
-    predictions = {k: main_text(pages[k], urls[k])[1] for k in bodies}
-    s = score(bodies, predictions)
+    extracted = {k: main_text(pages[k], urls[k]) for k in bodies}
+    s = score(bodies, {k: text for k, (_, text, _) in extracted.items()})
     assert s.f1 >= F1_FLOOR and s.recall >= RECALL_FLOOR, s
+    # Every page is a real article: the index-page drop may misfire on one at most (a
+    # racing calendar typed og:website), never more.
+    flagged = [k for k, (doc, text, _) in extracted.items() if is_index_page(text, 0.8, doc.pagetype)]
+    assert len(flagged) <= 1, flagged
 
 
 def test_feed_content_is_the_last_resort():
