@@ -7,6 +7,7 @@ import apache_beam as beam
 from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
+from transforms._minhash import DedupConfig
 from transforms.deduplicate import Deduplicate
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
@@ -63,7 +64,11 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
     else:
         pages, front_failures = _fetch_from_feeds(p, opts, run_id)
     extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words, opts.index_line_ratio)
-    deduped = extracted.articles | "Deduplicate" >> Deduplicate()
+    near = None if opts.no_near_dedup else DedupConfig(threshold=opts.dedup_threshold,
+                                                       window_days=opts.dedup_window_days)
+    index = p | "ReadDedupIndex" >> ReadState(opts.output, "state_dedup")
+    deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index)
+    deduped["index"] | "WriteDedupIndex" >> WriteState(opts.output, run_id, "state_dedup")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size)
     )

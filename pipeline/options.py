@@ -62,5 +62,11 @@ class NewsOptions(PipelineOptions):
         parser.add_argument("--index_line_ratio", type=float, default=0.8,
                             help="Pages whose text is at least this share of short lines (headline lists) are "
                                  "dropped as not_article; above 1 turns the check off.")
+        parser.add_argument("--dedup_threshold", type=float, default=0.8,
+                            help="Word-shingle Jaccard at or above which two articles are near-duplicates.")
+        parser.add_argument("--dedup_window_days", type=int, default=30,
+                            help="Days an article stays in the cross-run near-duplicate index.")
+        parser.add_argument("--no_near_dedup", action="store_true", default=False,
+                            help="Only exact duplicates (same canonical URL or same text).")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,
                             help="Rows per Parquet file before a partition rolls to a new file.")

@@ -5,6 +5,7 @@ Three outlets, each with its own page template (nav, header, footer, related lin
 - Iran Press Daily   RSS 2.0   /iranpress/rss.xml   seed report 000, a second story, a dead link
 - Erbil Observer     Atom 1.0  /observer/atom.xml   seed report 002 (same meeting, other spellings)
 - Wire Digest        RSS 1.0   /wire/rss.xml        a verbatim re-post of seed 000 under another URL,
+                                                    an edited copy of seed 002 (a near-duplicate),
                                                     the Iran Press link again with tracking parameters
 - Wire Digest        broken    /wire/broken.xml     a malformed feed
 
@@ -247,6 +248,13 @@ def main() -> None:
         # The wire re-posts Iran Press's report verbatim, under its own URL and template.
         "wire/stories/2020-01-07-syria-iran-talks.html":
             ("wire", seed0_title, seed0, "2020-01-07T13:00:00+00:00", None),
+        # ...and the Observer's report with the edits outlets make: a new headline, a
+        # dateline, the last paragraph cut, a "read more" line: a near-duplicate.
+        "wire/stories/2020-01-08-syrian-pm-in-tehran.html":
+            ("wire", "Syria's prime minister leads delegation to Tehran",
+             ["TEHRAN (Wire Digest) - " + seed2[0], *seed2[1:-1],
+              "Read more reports from our partners on Wire Digest."],
+             "2020-01-08T09:15:00+00:00", None),
     }
     for path, (outlet, title, paras, published, author) in pages.items():
         write(path, page(outlet, path, title, paras, published, author))
@@ -279,6 +287,9 @@ def main() -> None:
     write("wire/rss.xml", rdf("Wire Digest", f"{b}/wire/", [
         {"title": seed0_title, "link": f"{b}/wire/stories/2020-01-07-syria-iran-talks.html",
          "iso": "2020-01-07T13:00:00Z", "summary": "Partner report from Tehran."},
+        {"title": "Syria's prime minister leads delegation to Tehran",
+         "link": f"{b}/wire/stories/2020-01-08-syrian-pm-in-tehran.html",
+         "iso": "2020-01-08T09:15:00Z", "summary": "Partner report from Tehran."},
         # The same Iran Press article again, behind tracking parameters and a fragment.
         {"title": seed0_title,
          "link": f"{b}/iranpress/2020/01/07/shamkhani-khamis-meeting.html?utm_source=wire&utm_medium=rss#top",

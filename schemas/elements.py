@@ -64,6 +64,15 @@ class SeenUrl(NamedTuple):
     article_id: Optional[str]
 
 
+class DedupEntry(NamedTuple):
+    """An article in the near-duplicate index (OUT/state/dedup/): its MinHash signature."""
+
+    article_id: str
+    published: Optional[str]
+    signature: Sequence[int]
+    indexed_at: str
+
+
 class FeedItem(NamedTuple):
     """One entry of a feed, with its link resolved to an absolute URL."""
 
@@ -195,6 +204,6 @@ def _last_frame(exc: BaseException) -> str:
     return frames[-1].strip() if frames else type(exc).__name__
 
 
-for _type in (FeedSource, FetchedFeed, FeedValidators, SeenUrl, FeedItem, FetchedPage, Entity, Article, Duplicate,
-              Failure):
+for _type in (FeedSource, FetchedFeed, FeedValidators, SeenUrl, DedupEntry, FeedItem, FetchedPage, Entity,
+              Article, Duplicate, Failure):
     beam.coders.registry.register_coder(_type, beam.coders.RowCoder)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import Article, Duplicate, Failure, FeedValidators, SeenUrl
+from schemas.elements import Article, DedupEntry, Duplicate, Failure, FeedValidators, SeenUrl
 from schemas.timeutil import parse_iso
 
 SCHEMA_VERSION = "1.0.0"
@@ -109,7 +109,18 @@ SEEN_STATE_SCHEMA = pa.schema(
     metadata=_META,
 )
 
-_TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at"}
+DEDUP_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        ("published", TS),
+        ("signature", pa.list_(pa.uint32())),
+        ("indexed_at", TS),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+_TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at", "indexed_at"}
 
 
 def _record(row: NamedTuple, run_id: str, schema: pa.Schema) -> dict[str, Any]:
@@ -161,7 +172,8 @@ TABLES: Mapping[str, TableSpec] = {
     "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at), "failures"),
     "state_feeds": TableSpec("state_feeds", FEED_STATE_SCHEMA, None, _unpartitioned, "feeds"),
     "state_seen": TableSpec("state_seen", SEEN_STATE_SCHEMA, None, _unpartitioned, "seen"),
+    "state_dedup": TableSpec("state_dedup", DEDUP_STATE_SCHEMA, None, _unpartitioned, "dedup"),
 }
 
 ROW_TYPES = {"articles": Article, "duplicates": Duplicate, "failures": Failure,
-             "state_feeds": FeedValidators, "state_seen": SeenUrl}
+             "state_feeds": FeedValidators, "state_seen": SeenUrl, "state_dedup": DedupEntry}

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 IRANPRESS = "iranpress/2020/01/07/shamkhani-khamis-meeting.html"
 OBSERVER = "observer/news/syrian-delegation-tehran.html"
 REPOST = "wire/stories/2020-01-07-syria-iran-talks.html"
+EDITED = "wire/stories/2020-01-08-syrian-pm-in-tehran.html"
 DEAD = "iranpress/2020/01/08/markets-close-higher.html"
 
 
@@ -68,9 +69,13 @@ def test_repost_and_tracking_link_are_duplicates_of_the_original(first_run, samp
     _, out, _ = first_run
     [(original_id,)] = sql(out, "articles", "SELECT article_id FROM t WHERE url = ?",
                            [sample_site.url(IRANPRESS)])
+    [(observer_id,)] = sql(out, "articles", "SELECT article_id FROM t WHERE url = ?", [sample_site.url(OBSERVER)])
     dups = sql(out, "duplicates", "SELECT url, method, canonical_article_id FROM t ORDER BY method")
     assert dups == [(sample_site.url(REPOST), "exact_text", original_id),
+                    (sample_site.url(EDITED), "near_text", observer_id),
                     (sample_site.url(IRANPRESS) + "?utm_source=wire&utm_medium=rss#top", "url", original_id)]
+    [(similarity,)] = sql(out, "duplicates", "SELECT similarity FROM t WHERE method = 'near_text'")
+    assert 0.8 <= similarity < 1.0
 
 
 def test_dead_link_and_malformed_feed_are_failures(first_run, sample_site):
@@ -86,9 +91,9 @@ def test_manifest_accounts_for_every_item(first_run):
     manifest = json.loads((out / "runs" / "first.json").read_text())
     assert manifest == outcome.manifest | {"seconds": manifest["seconds"]}
     assert manifest["state"] == "DONE"
-    assert manifest["conservation"] == {"items_in": 7, "articles": 4, "duplicates": 2, "dropped": 0,
-                                        "failed": 1, "accounted": 7, "balanced": True}
-    assert manifest["stages"]["fetch"]["received"] == 6  # 7 items, one URL twice: fetched once
+    assert manifest["conservation"] == {"items_in": 8, "articles": 4, "duplicates": 3, "dropped": 0,
+                                        "failed": 1, "accounted": 8, "balanced": True}
+    assert manifest["stages"]["fetch"]["received"] == 7  # 8 items, one URL twice: fetched once
     assert manifest["stages"]["entities"]["emitted"] == 4
     assert not (out / "_temporary" / "first").exists()
 
@@ -123,9 +128,9 @@ def test_without_etags_seen_urls_are_not_fetched_again_unless_refetch(tmp_path):
         mark = len(site.requests)
         second = run([*common, "--run_id=r2"])
         assert second.manifest["conservation"] | {"accounted": 0} == {
-            "items_in": 7, "articles": 0, "duplicates": 0, "dropped": 6, "failed": 1, "accounted": 0,
+            "items_in": 8, "articles": 0, "duplicates": 0, "dropped": 7, "failed": 1, "accounted": 0,
             "balanced": True}
-        assert second.manifest["stages"]["fetch"]["dropped_seen"] == 6
+        assert second.manifest["stages"]["fetch"]["dropped_seen"] == 7
         pages = [r for r in site.requests[mark:] if r.endswith(".html")]
         assert pages == ["/iranpress/2020/01/08/markets-close-higher.html"]  # only the dead link, again
         third = run([*common, "--run_id=r3", "--refetch"])

@@ -7,24 +7,30 @@ Two exact rules, each a ``GroupByKey`` and a pick of one canonical per group:
 2. ``ByContentHash``: different URLs whose normalised text is identical (a verbatim
    re-post) are one article (method ``exact_text``).
 
-Canonical rule (deterministic, shared with the near-duplicate stage to come): earliest
-``published`` (undated last), then the longest text, then the smallest ``article_id``,
-then the smallest URL. Near-duplicates will plug in as a third step after these two
-(``ComputeSignatures | BandByLsh | ...``) with the same ``_split_group`` contract.
+3. ``ByNearText``: copies with small edits (a wire story re-published with a new
+   headline, a dateline, a cut ending) by MinHash-LSH, within this run and against the
+   index of earlier runs (``transforms.near_duplicates``; method ``near_text``).
+
+Canonical rule (deterministic, shared by all three steps): earliest ``published``
+(undated last), then the longest text, then the smallest ``article_id``, then the
+smallest URL; except that an article of an earlier run stays canonical.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import Article, Duplicate
+from schemas.elements import Article, DedupEntry, Duplicate
+from transforms._minhash import DedupConfig
+from transforms.near_duplicates import FindNearDuplicates
 
 __all__ = ["Deduplicate", "canonical_order"]
 
 STAGE = "dedup"
+DEFAULT_NEAR = DedupConfig()
 
 
 def canonical_order(article: Article) -> tuple:
@@ -96,15 +102,34 @@ class _KeepOnePerKey(beam.PTransform):
 
 
 class Deduplicate(beam.PTransform):
-    """Keeps one article per canonical URL and per exact text.
+    """Keeps one article per canonical URL, per exact text, and per near-duplicate cluster.
 
-    Outputs ``articles`` (the canonical ones) and ``duplicates`` (Duplicate rows).
+    Outputs ``articles`` (the canonical ones), ``duplicates`` (Duplicate rows) and
+    ``index`` (DedupEntry rows that extend the cross-run near-duplicate index).
+
+    Args:
+        near: near-duplicate parameters; None skips that step.
+        index: DedupEntry rows of earlier runs (may be None).
     """
+
+    def __init__(self, near: Optional[DedupConfig] = DEFAULT_NEAR, index=None):
+        super().__init__()
+        self._near = near
+        self._index = index
 
     def expand(self, articles):
         by_url = articles | "ByCanonicalUrl" >> _KeepOnePerKey(lambda a: a.article_id, "url")
         by_text = by_url.articles | "ByContentHash" >> _KeepOnePerKey(
             lambda a: a.content_hash, "exact_text"
         )
-        duplicates = (by_url.duplicates, by_text.duplicates) | "FlattenDuplicates" >> beam.Flatten()
-        return {"articles": by_text.articles, "duplicates": duplicates}
+        dups = [by_url.duplicates, by_text.duplicates]
+        kept = by_text.articles
+        if self._near is not None:
+            near = kept | "ByNearText" >> FindNearDuplicates(self._near, self._index)
+            kept = near["articles"]
+            dups.append(near["duplicates"])
+            index = near["index"]
+        else:
+            index = articles.pipeline | "NoIndex" >> beam.Create([]).with_output_types(DedupEntry)
+        duplicates = tuple(dups) | "FlattenDuplicates" >> beam.Flatten()
+        return {"articles": kept, "duplicates": duplicates, "index": index}

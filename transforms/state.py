@@ -1,7 +1,10 @@
 """ReadState / WriteState: what one run leaves for the next, under ``OUT/state/``.
 
 - ``state/feeds/``: each feed's ETag and Last-Modified (FeedValidators), for conditional GETs;
-- ``state/seen/``: canonical URLs already ingested (SeenUrl), so they are not fetched again.
+- ``state/seen/``: canonical URLs already ingested (SeenUrl), so they are not fetched again;
+- ``state/dedup/``: the near-duplicate index (DedupEntry: id, published, MinHash
+  signature), so a copy in a later run points to the earlier article. Entries older than
+  the retention window are ignored, and a run's file is deleted once all its entries are.
 
 A run writes its state files into ``OUT/_temporary/<run_id>/state/`` and the driver moves
 them into ``OUT/state/`` only after the pipeline succeeded (``commit_state``): a run that
@@ -23,7 +26,7 @@ from transforms._files import ensure_dir, join, temp_dir
 from transforms._urls import canonical_url
 from transforms.write_dataset import WriteTable
 
-__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "state_files"]
+__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "prune_dedup_index", "state_files"]
 
 STATE_DIR = "state"
 
@@ -109,7 +112,7 @@ def commit_state(root: str, run_id: str) -> list[str]:
     """Moves the run's staged state files into ``OUT/state/``; returns the final paths."""
     staging = join(temp_dir(root, run_id), STATE_DIR)
     moved = []
-    for spec in (TABLES["state_feeds"], TABLES["state_seen"]):
+    for spec in (TABLES["state_feeds"], TABLES["state_seen"], TABLES["state_dedup"]):
         pattern = join(staging, spec.directory, "*.parquet")
         for meta in FileSystems.match([pattern])[0].metadata_list:
             target_dir = join(root, STATE_DIR, spec.directory)
@@ -118,3 +121,18 @@ def commit_state(root: str, run_id: str) -> list[str]:
             FileSystems.rename([meta.path], [target])
             moved.append(target)
     return moved
+
+
+def prune_dedup_index(root: str, window_days: int, now: dt.datetime | None = None) -> list[str]:
+    """Deletes the index files all of whose entries are older than the window; returns them."""
+    import pyarrow.parquet as pq
+
+    cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=window_days)
+    pruned = []
+    for path in state_files(root, "state_dedup"):
+        with FileSystems.open(path) as handle:
+            indexed = pq.read_table(handle, columns=["indexed_at"]).column("indexed_at").to_pylist()
+        if not indexed or max(indexed) < cutoff:
+            FileSystems.delete([path])
+            pruned.append(path)
+    return pruned
