@@ -142,3 +142,24 @@ def test_without_etags_seen_urls_are_not_fetched_again_unless_refetch(tmp_path):
     assert runs == [("r1", 4), ("r3", 4)]
     seen_files = sorted(p.name for p in (out / "state" / "seen").glob("*.parquet"))
     assert seen_files == ["r1-00000.parquet", "r3-00000.parquet"]  # r2 ingested nothing new
+
+
+def test_a_copy_in_a_later_run_points_to_the_first_runs_article(sample_site, tmp_path):
+    """Run 1 ingests the Observer's report; run 2 only the wire, whose edited copy of it
+    becomes a near_text duplicate of run 1's article through the index in state/dedup."""
+    observer = tmp_path / "observer.txt"
+    observer.write_text(sample_site.url("observer/atom.xml") + "\n")
+    wire = tmp_path / "wire.txt"
+    wire.write_text(sample_site.url("wire/rss.xml") + "\n")
+    out = tmp_path / "out"
+    common = [f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts", "--per_host_delay=0.02"]
+    run([f"--feeds={observer}", *common, "--run_id=r1"])
+    second = run([f"--feeds={wire}", *common, "--run_id=r2"])
+    assert second.manifest["stages"]["dedup"]["dropped_near_text"] == 1
+    [(first_id,)] = duckdb.sql(f"SELECT article_id FROM read_parquet('{out}/articles/**/*.parquet') "
+                               f"WHERE url = '{sample_site.url(OBSERVER)}'").fetchall()
+    near = duckdb.sql("SELECT url, canonical_article_id, run_id "
+                      f"FROM read_parquet('{out}/duplicates/**/*.parquet') WHERE method = 'near_text'").fetchall()
+    assert near == [(sample_site.url(EDITED), first_id, "r2")]
+    index_files = sorted(p.name for p in (out / "state" / "dedup").glob("*.parquet"))
+    assert index_files == ["r1-00000.parquet", "r2-00000.parquet"]  # run 1's index survived run 2

@@ -133,3 +133,23 @@ def test_a_copy_in_a_later_run_points_to_the_earlier_article():
         assert_that(out["duplicates"] | beam.Map(lambda d: (d.url, d.canonical_article_id)),
                     equal_to([(later.url, first.article_id), (backdated.url, first.article_id)]))
         assert_that(out["index"], equal_to([]), label="IndexUnchanged")
+
+
+def test_index_files_are_pruned_by_the_window(tmp_path):
+    import pyarrow.parquet as pq
+
+    from schemas.tables import DEDUP_STATE_SCHEMA, to_table
+    from transforms.state import prune_dedup_index
+
+    folder = tmp_path / "state" / "dedup"
+    folder.mkdir(parents=True)
+    sig = signature(shingles(SEED_000, 3), CFG)
+    pq.write_table(to_table([DedupEntry("a", None, sig, "2026-01-01T00:00:00+00:00")], "old", DEDUP_STATE_SCHEMA),
+                   folder / "old-00000.parquet")
+    pq.write_table(to_table([DedupEntry("a", None, sig, "2026-01-01T00:00:00+00:00"),
+                             DedupEntry("b", None, sig, "2026-03-01T00:00:00+00:00")], "mixed",
+                            DEDUP_STATE_SCHEMA), folder / "mixed-00000.parquet")
+    now = dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)
+    pruned = prune_dedup_index(str(tmp_path), 30, now)
+    assert [p.rsplit("/", 1)[-1] for p in pruned] == ["old-00000.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["mixed-00000.parquet"]  # one live entry keeps it
