@@ -13,7 +13,8 @@ document embedded in one of several outlet page templates:
     combined      dateline + boilerplate + copy edits together
 
 and distinct same-topic articles that must not merge: the base's first paragraph (the
-topic) followed by another base's body. Everything is seeded: the corpus is the same
+topic) followed by one paragraph from each of several other bases (so the document
+shares its lede with the base but is a copy of nothing). Everything is seeded: the corpus is the same
 on every run.
 """
 
@@ -96,8 +97,9 @@ def corpus(bases: dict[str, str], min_words: int = 150, seed: int = 7, copies_pe
                 new_title = f"{title} (update)" if edit in ("headline", "combined") else title
                 docs.append(Doc(f"{n}-{edit}-{c}", key, edit, new_title, _edit(edit, paras, rng)))
         for t in range(same_topic):
-            other = paragraphs(bases[usable[(n + 1 + t * 7) % len(usable)]])
-            docs.append(Doc(f"{n}-same-topic-{t}", f"{key}-topic-{t}", "same_topic", title, [paras[0], *other[1:]]))
+            others = [paragraphs(bases[usable[(n + 1 + t * 11 + j * 3) % len(usable)]]) for j in range(6)]
+            body = [o[min(1 + t, len(o) - 1)] for o in others]
+            docs.append(Doc(f"{n}-same-topic-{t}", f"{key}-topic-{t}", "same_topic", title, [paras[0], *body]))
     return docs
 
 

@@ -8,7 +8,7 @@ from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
 from transforms._minhash import DedupConfig
-from transforms.deduplicate import Deduplicate
+from transforms.deduplicate import Deduplicate, ResolveCanonicals
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.fetch_pages import FetchPages
@@ -78,7 +78,11 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
         extracted.failed,
         tagged["failed"],
     ) | "FlattenFailures" >> beam.Flatten()
-    duplicates = (pages["duplicates"], deduped["duplicates"]) | "FlattenDuplicates" >> beam.Flatten()
+    duplicates = (
+        (pages["duplicates"], deduped["duplicates"])
+        | "FlattenDuplicates" >> beam.Flatten()
+        | "ResolveCanonicals" >> ResolveCanonicals()
+    )
 
     (
         (tagged["articles"], duplicates)

@@ -39,3 +39,21 @@ def test_url_and_text_copies_become_duplicates_of_the_canonical():
             lambda d: (d.url, d.method, d.canonical_article_id == original.article_id, d.similarity)),
             equal_to([("http://iranpress/story?amp=1", "url", True, 1.0),
                       ("http://wire/copy", "exact_text", True, 1.0)]), label="Duplicates")
+
+
+def test_duplicates_are_repointed_to_the_final_canonical():
+    from schemas.elements import Duplicate
+    from transforms.deduplicate import ResolveCanonicals
+
+    def dup(url, aid, canonical, method):
+        return Duplicate(url, aid, canonical, method, 1.0, "f", None, None, None, None)
+
+    rows = [dup("http://a/x?utm=1", "A", "A", "url"),  # a tracking-link repeat of A...
+            dup("http://a/x", "A", "B", "exact_text"),  # ...A was a re-post of B...
+            dup("http://b/y", "B", "C", "near_text"),  # ...and B an edited copy of C
+            dup("http://d/z", "D", "C", "near_text")]
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        out = p | beam.Create(rows) | ResolveCanonicals()
+        assert_that(out | beam.Map(lambda d: (d.url, d.canonical_article_id)),
+                    equal_to([("http://a/x?utm=1", "C"), ("http://a/x", "C"), ("http://b/y", "C"),
+                              ("http://d/z", "C")]))

@@ -27,7 +27,7 @@ from schemas.elements import Article, DedupEntry, Duplicate
 from transforms._minhash import DedupConfig
 from transforms.near_duplicates import FindNearDuplicates
 
-__all__ = ["Deduplicate", "canonical_order"]
+__all__ = ["Deduplicate", "ResolveCanonicals", "canonical_order"]
 
 STAGE = "dedup"
 DEFAULT_NEAR = DedupConfig()
@@ -133,3 +133,31 @@ class Deduplicate(beam.PTransform):
             index = articles.pipeline | "NoIndex" >> beam.Create([]).with_output_types(DedupEntry)
         duplicates = tuple(dups) | "FlattenDuplicates" >> beam.Flatten()
         return {"articles": kept, "duplicates": duplicates, "index": index}
+
+
+def _final_canonical(duplicate: Duplicate, redirects: dict) -> Duplicate:
+    seen: set = set()
+    target = duplicate.canonical_article_id
+    while target in redirects and target not in seen:  # a canonical that was itself merged later
+        seen.add(target)
+        target = redirects[target]
+    return duplicate if target == duplicate.canonical_article_id else duplicate._replace(canonical_article_id=target)
+
+
+class ResolveCanonicals(beam.PTransform):
+    """Duplicate -> Duplicate naming the final canonical article.
+
+    The steps run in order (same URL, then same text, then near text), so the article a
+    copy was first merged into can itself be merged later (an exact re-post of a story
+    that turns out to be a near copy of an earlier one). Every row is re-pointed along
+    that chain to the article that was kept. The chain links are the text duplicates
+    (one per merged article), handed to every worker as a side input.
+    """
+
+    def expand(self, duplicates):
+        redirects = (
+            duplicates
+            | "TextMerges" >> beam.Filter(lambda d: d.method != "url")
+            | "MergedTo" >> beam.Map(lambda d: (d.article_id, d.canonical_article_id))
+        )
+        return duplicates | "RepointToFinal" >> beam.Map(_final_canonical, beam.pvalue.AsDict(redirects))
