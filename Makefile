@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)
 	$(BIN)/python -m benchmarks.fetch
 	$(BIN)/python -m benchmarks.extraction --data $(DATA)
+	$(BIN)/python -m benchmarks.dedup --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work
