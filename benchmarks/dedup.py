@@ -5,8 +5,10 @@
    extraction benchmark's real texts) served on loopback and run through the real
    pipeline; the clusters it writes are scored pairwise against the generator's truth
    and against exact all-pairs shingle Jaccard, overall and per edit type.
-3. Scaling: the dedup stage alone (FindNearDuplicates) on 10k, 20k and 40k documents,
-   each size in a fresh process: seconds and peak memory, and the ratio per doubling.
+3. Scaling: the dedup stage alone (FindNearDuplicates) on 10k, 20k and 40k documents
+   (synthetic articles of sentences drawn from the real texts, each with four edited
+   copies, so clusters keep their size as the corpus grows), each size in a fresh
+   process: seconds and peak memory, and the ratio per doubling.
 
     python -m benchmarks.dedup --data ../shared/data [--skip-scaling]
 
@@ -180,7 +182,7 @@ def _scaling_child(n: int) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from benchmarks.syndication import EDITS, _edit, corpus, paragraphs
+    from benchmarks.syndication import EDITS, _edit
     from schemas.elements import Article
     from schemas.timeutil import utc_now_iso
     from transforms._minhash import DedupConfig
@@ -188,18 +190,22 @@ def _scaling_child(n: int) -> dict:
     from transforms.extract_articles import content_hash
     from transforms.near_duplicates import FindNearDuplicates
 
+    # Distinct synthetic bases (sentences drawn from the real texts) with a fixed number of
+    # edited copies each, so clusters keep the same size as the corpus grows.
     bases = load_bases(Path(sys.argv[sys.argv.index("--data") + 1]))
-    docs = corpus(bases, min_words=100, copies_per_edit=1)
+    pool = [s.strip() for text in bases.values() for s in text.replace("\n", " ").split(". ") if len(s.split()) > 6]
     rng = random.Random(n)
     texts = []
-    while len(texts) < n:  # new variants until n distinct documents: the same mix at every size
-        doc = docs[len(texts) % len(docs)]
-        texts.append("\n".join(_edit(rng.choice(EDITS), doc.paragraphs, rng)) + f"\nref {len(texts)}")
+    while len(texts) < n:
+        base = [". ".join(rng.sample(pool, 4)) + "." for _ in range(6)]
+        texts.append("\n".join(base))
+        for _ in range(4):
+            texts.append("\n".join(_edit(rng.choice(EDITS), base, rng)))
+    texts = texts[:n]
     now = utc_now_iso()
     articles = [Article(article_id(f"http://s.test/{i}"), f"http://s.test/{i}", f"http://s.test/{i}", "f", "s",
                         "t", [], None, None, now, "en", t, len(t.split()), None, None, [], "page", content_hash(t),
                         None) for i, t in enumerate(texts)]
-    del paragraphs
     started = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(flags=[], runner="FnApiRunner")) as p:
         out = p | beam.Create(articles, reshuffle=False) | FindNearDuplicates(DedupConfig())

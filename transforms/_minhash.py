@@ -16,8 +16,9 @@ this run; signature agreement, standard error about 0.04, against the index of e
 runs, whose texts are not kept).
 
 MinHash library: rensa, measured against datasketch on the extraction benchmark's 181
-ground-truth texts (benchmarks/dedup.py prints it): about 70x more signatures per
-second, and stable across processes (it does not use Python's salted ``hash``).
+ground-truth texts (benchmarks/dedup.py prints it): 20-70x more signatures per
+second (26x in the committed benchmarks/results/dedup.json), and stable across
+processes (it does not use Python's salted ``hash``).
 """
 
 from __future__ import annotations

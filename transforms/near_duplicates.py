@@ -11,7 +11,8 @@ false-candidate rates: ``transforms._minhash``):
 3. ``LinkCandidates``: candidate pairs whose signatures agree on at least
    ``threshold - 0.2`` are linked; ``union-find`` over those links gives provisional
    groups. The links are few (only candidates), so this step collects them in one place.
-4. ``ResolveGroups``: the articles of each group meet in one ``GroupByKey`` element;
+4. ``ResolveGroups``: the articles of each group (routed there with the small id -> group
+   map as a side input) meet in one ``GroupByKey`` element;
    pairs are verified (exact shingle Jaccard between this run's articles, signature
    agreement against old entries), connected components of the verified pairs are the
    copy clusters, and each cluster keeps one canonical: an article of an earlier run if
@@ -60,11 +61,11 @@ def _entry_of(article: Article, cfg: DedupConfig) -> DedupEntry:
                       signature(shingles(article.text, cfg.shingle_size), cfg), utc_now_iso())
 
 
-def _bucket_pairs(keyed: tuple[str, Iterable[tuple[DedupEntry, bool]]], max_bucket: int
+def _bucket_pairs(keyed: tuple[str, Iterable[tuple[str, bool]]], max_bucket: int
                   ) -> Iterator[tuple[str, str]]:
-    """Candidate pairs (sorted ids) of one band bucket; members are (entry, is_new)."""
+    """Candidate pairs (sorted ids) of one band bucket; members are (article id, is_new)."""
     _, members = keyed
-    members = sorted(members, key=lambda m: m[0].article_id)
+    members = sorted(set(members))
     if len(members) > max_bucket:
         Metrics.counter(STAGE, "hot_buckets").inc()
         head = members[0]
@@ -73,7 +74,7 @@ def _bucket_pairs(keyed: tuple[str, Iterable[tuple[DedupEntry, bool]]], max_buck
         members_pairs = ((a, b) for i, a in enumerate(members) for b in members[i + 1:])
     for (a, a_new), (b, b_new) in members_pairs:
         if a_new or b_new:
-            yield (a.article_id, b.article_id)
+            yield (a, b)
 
 
 class _LinkFn(beam.DoFn):
@@ -160,19 +161,21 @@ class _OldRef:
         self.article_id = article_id
 
 
-def _route(keyed: tuple[str, dict]) -> Iterator:
-    """article id -> its group, or straight through when no candidate pair touches it."""
-    _, joined = keyed
-    groups = list(joined["group"])
-    for article, entry in joined["new"]:
-        if groups:
-            yield beam.pvalue.TaggedOutput("grouped", (groups[0], ("new", article, entry)))
-        else:
-            yield article
-            yield beam.pvalue.TaggedOutput(INDEX, entry)
-    for entry in joined["old"]:
-        if groups:
-            yield beam.pvalue.TaggedOutput("grouped", (groups[0], ("old", entry, None)))
+def _route(pair: tuple[Article, DedupEntry], groups: dict) -> Iterator:
+    """An article to its group, or straight through when no candidate pair touches it."""
+    article, entry = pair
+    group = groups.get(article.article_id)
+    if group is None:
+        yield article
+        yield beam.pvalue.TaggedOutput(INDEX, entry)
+    else:
+        yield beam.pvalue.TaggedOutput("grouped", (group, ("new", article, entry)))
+
+
+def _old_in_group(entry: DedupEntry, groups: dict) -> Iterator:
+    group = groups.get(entry.article_id)
+    if group is not None:
+        yield (group, ("old", entry, None))
 
 
 class FindNearDuplicates(beam.PTransform):
@@ -205,7 +208,8 @@ class FindNearDuplicates(beam.PTransform):
         )
         links = (
             members
-            | "BandByLsh" >> beam.FlatMap(lambda m: [(key, m) for key in band_keys(m[0].signature, cfg)])
+            | "BandByLsh" >> beam.FlatMap(
+                lambda m: [(key, (m[0].article_id, m[1])) for key in band_keys(m[0].signature, cfg)])
             | "GroupByBand" >> beam.GroupByKey()
             | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, cfg.max_bucket)
             | "DistinctPairs" >> beam.Distinct()
@@ -230,15 +234,14 @@ class FindNearDuplicates(beam.PTransform):
             | "CollectLinks" >> beam.GroupByKey()
             | "UnionFind" >> beam.ParDo(_LinkFn())
         )
-        routed = (
-            {"new": signed | "NewById" >> beam.WithKeys(lambda pair: pair[0].article_id),
-             "old": current | "OldById" >> beam.WithKeys(lambda e: e.article_id),
-             "group": groups}
-            | "JoinGroups" >> beam.CoGroupByKey()
-            | "Route" >> beam.FlatMap(_route).with_outputs("grouped", INDEX, main="alone")
-        )
+        # Groups hold only the articles some candidate pair touched: few, so every worker
+        # gets the id -> group map as a side input and the articles are not shuffled for it.
+        group_of = beam.pvalue.AsDict(groups)
+        routed = signed | "Route" >> beam.FlatMap(_route, group_of).with_outputs("grouped", INDEX, main="alone")
+        old_grouped = current | "OldInGroups" >> beam.FlatMap(_old_in_group, group_of)
+        grouped = (routed.grouped, old_grouped) | "GroupedMembers" >> beam.Flatten()
         resolved = (
-            routed.grouped
+            grouped
             | "GroupMembers" >> beam.GroupByKey()
             | "ResolveGroups" >> beam.ParDo(_ResolveGroupFn(cfg)).with_outputs(DUPLICATES, INDEX, main="kept")
         )
