@@ -163,3 +163,18 @@ def test_a_copy_in_a_later_run_points_to_the_first_runs_article(sample_site, tmp
     assert near == [(sample_site.url(EDITED), first_id, "r2")]
     index_files = sorted(p.name for p in (out / "state" / "dedup").glob("*.parquet"))
     assert index_files == ["r1-00000.parquet", "r2-00000.parquet"]  # run 1's index survived run 2
+
+
+def test_a_failed_run_leaves_the_state_as_it_was(sample_site, tmp_path):
+    feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", tmp_path)
+    out = tmp_path / "out"
+    common = [f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts",
+              "--per_host_delay=0.02"]
+    run([*common, "--run_id=good", "--no_near_dedup"])
+    before = sorted(p.relative_to(out).as_posix() for p in (out / "state").rglob("*.parquet"))
+    with pytest.raises(Exception):  # the NER model cannot be loaded: the pipeline fails
+        run([*common, "--run_id=bad", "--refetch", f"--ner_model={tmp_path / 'no-such-model'}"])
+    after = sorted(p.relative_to(out).as_posix() for p in (out / "state").rglob("*.parquet"))
+    assert after == before and all("good-" in p for p in after)
+    assert json.loads((out / "runs" / "bad.json").read_text())["state"] == "FAILED"
+    assert not (out / "_temporary" / "bad").exists()
