@@ -172,7 +172,7 @@ def test_a_failed_run_leaves_the_state_as_it_was(sample_site, tmp_path):
               "--per_host_delay=0.02"]
     run([*common, "--run_id=good", "--no_near_dedup"])
     before = sorted(p.relative_to(out).as_posix() for p in (out / "state").rglob("*.parquet"))
-    with pytest.raises(Exception):  # the NER model cannot be loaded: the pipeline fails
+    with pytest.raises(Exception, match="no-such-model"):  # the NER model cannot be loaded: the run fails
         run([*common, "--run_id=bad", "--refetch", f"--ner_model={tmp_path / 'no-such-model'}"])
     after = sorted(p.relative_to(out).as_posix() for p in (out / "state").rglob("*.parquet"))
     assert after == before and all("good-" in p for p in after)
