@@ -17,6 +17,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 run: $(STAMP)
+	rm -rf $(OUT)  # a fresh demo each time (run `newsbeam demo` twice yourself to see an incremental run)
 	$(BIN)/newsbeam demo --output $(OUT)
 
 test: $(STAMP)

@@ -48,6 +48,10 @@ def write_atomically(root: str, run_id: str, final_path: str, write: Callable[[I
 
 
 def cleanup_temp(root: str, run_id: str) -> None:
+    """Removes the run's temporary directory, and the parent when no other run uses it."""
     path = temp_dir(root, run_id)
     if FileSystems.exists(path):
         FileSystems.delete([path])
+    parent = join(root, TEMP_DIR)
+    if FileSystems.exists(parent) and not FileSystems.match([join(parent, "*")])[0].metadata_list:
+        FileSystems.delete([parent])
