@@ -178,3 +178,21 @@ def test_a_failed_run_leaves_the_state_as_it_was(sample_site, tmp_path):
     assert after == before and all("good-" in p for p in after)
     assert json.loads((out / "runs" / "bad.json").read_text())["state"] == "FAILED"
     assert not (out / "_temporary" / "bad").exists()
+
+
+def test_the_two_seed_reports_share_keys_for_the_same_people(first_run, sample_site):
+    _, out, _ = first_run
+    rows = sql(out, "articles", "SELECT url, e.key, e.text FROM (SELECT url, unnest(entities) AS e FROM t) "
+                                "WHERE e.label = 'PERSON'")
+    keys = {url: {k for u, k, _ in rows if u == url} for url in {r[0] for r in rows}}
+    ip, ob = keys[sample_site.url(IRANPRESS)], keys[sample_site.url(OBSERVER)]
+    for spellings in (("Walid Al Muallem", "Walid al-Moallem"), ("Qasem Soleimani", "Qassem Soleimani"),
+                      ("Imad Mohammad Deeb Khamis", "Imad Khamis")):
+        key_of = {t: k for _, k, t in rows}
+        assert key_of[spellings[0]] == key_of[spellings[1]], spellings
+    shared = ip & ob
+    assert {"PERSON:walid mualim", "PERSON:qasim sulimani", "PERSON:imad khamis", "PERSON:ali ayub"} <= shared
+    key_of = {t: k for _, k, t in rows}
+    assert key_of["Ali Shamkhani"] != key_of["Ali Ayoub"]  # same first name, different people
+    alone = [k for _, k, t in rows if t == "Khamis"]
+    assert alone and set(alone) == {"PERSON:imad khamis"}  # the within-article alias

@@ -62,7 +62,7 @@ def test_tag_entities_composite(ruler_model):
     with test_pipeline.TestPipeline(options=pinned_options()) as p:
         out = p | beam.Create(docs) | TagEntities(SpacyModelHandler(ruler_model, min_batch_size=1))
         assert_that(out["articles"] | beam.Map(lambda a: (a.url, [e.key for e in a.entities])),
-                    equal_to([("http://a/1", ["PERSON:imad khamis", "GPE:tehran"]), ("http://a/2", [])]))
+                    equal_to([("http://a/1", ["PERSON:imad khamis", "GPE:tihran"]), ("http://a/2", [])]))
         assert_that(out["failed"], equal_to([]), label="NoFailures")
 
 
@@ -78,3 +78,37 @@ def test_a_failed_batch_keeps_its_articles_untagged_with_a_warning(ruler_model):
         assert_that(out["articles"] | beam.Map(lambda a: (a.url, a.entities)), equal_to([("http://a/1", None)]))
         assert_that(out["failed"] | beam.Map(lambda f: (f.stage, f.error, f.severity)),
                     equal_to([("entities", "RuntimeError", "warning")]), label="Warned")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Walid Al Muallem", "Walid al-Moallem"), ("Walid Muallem", "Walid al-Moallem"),
+    ("Qasem Soleimani", "Qassem Soleimani"), ("Imad Mohammad Deeb Khamis", "Imad Khamis"),
+    ("Ali Ayoub", "Ali Abdullah Ayyoub"), ("José Ramírez", "Jose Ramirez"),
+])
+def test_spelling_variants_share_a_key(a, b):
+    assert entity_key(a, "PERSON") == entity_key(b, "PERSON")
+
+
+@pytest.mark.parametrize("a,b", [("Ali Ayoub", "Ali Shamkhani"), ("Imad Khamis", "Imad Hassan"),
+                                 ("Hassan Rouhani", "Hussein Rouhani")])
+def test_different_people_keep_different_keys(a, b):
+    assert entity_key(a, "PERSON") != entity_key(b, "PERSON")
+
+
+def test_within_an_article_a_short_mention_takes_the_unique_longer_name():
+    from transforms._entity_keys import Mention, article_keys
+
+    names = ["Imad Mohammad Deeb Khamis", "Khamis", "Ali Ayoub", "Ali Shamkhani", "Ali"]
+    ms = [Mention(name, "PERSON", 0, 1) for name in names]
+    assert article_keys(ms) == ["PERSON:imad khamis", "PERSON:imad khamis", "PERSON:ali ayub",
+                                "PERSON:ali shamkhani", "PERSON:ali"]  # "Ali" is ambiguous: left alone
+
+
+def test_noise_is_cleaned_with_offsets():
+    from transforms._entity_keys import Mention, clean
+
+    text = "He met the United States's envoy and 2020 others."
+    m = clean(Mention("the United States's", "GPE", 7, 26))
+    assert (m.text, text[m.start:m.end]) == ("United States", "United States")
+    assert clean(Mention("2020", "ORG", 37, 41)) is None
+    assert clean(Mention("2020", "DATE", 37, 41)).text == "2020"

