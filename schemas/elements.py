@@ -113,6 +113,20 @@ class Entity(NamedTuple):
     key: str
 
 
+class EntityRow(NamedTuple):
+    """One (article, entity key, label): the flat ``entities/`` table analysts GROUP BY."""
+
+    article_id: str
+    key: str
+    label: str
+    surface_forms: Sequence[str]
+    mentions: int
+    published: Optional[str]
+    fetched_at: str
+    source: Optional[str]
+    url: str
+
+
 class Article(NamedTuple):
     """A page turned into clean text and metadata (``entities`` filled by TagEntities)."""
 
@@ -205,5 +219,5 @@ def _last_frame(exc: BaseException) -> str:
 
 
 for _type in (FeedSource, FetchedFeed, FeedValidators, SeenUrl, DedupEntry, FeedItem, FetchedPage, Entity,
-              Article, Duplicate, Failure):
+              EntityRow, Article, Duplicate, Failure):
     beam.coders.registry.register_coder(_type, beam.coders.RowCoder)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import Article, DedupEntry, Duplicate, Failure, FeedValidators, SeenUrl
+from schemas.elements import Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl
 from schemas.timeutil import parse_iso
 
 SCHEMA_VERSION = "1.0.0"
@@ -51,6 +51,22 @@ ARTICLE_SCHEMA = pa.schema(
         ("item_url", pa.string()),
         ("run_id", pa.string()),
         ("schema_version", pa.string()),
+    ],
+    metadata=_META,
+)
+
+ENTITY_TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        ("label", pa.string()),
+        ("surface_forms", pa.list_(pa.string())),
+        ("mentions", pa.int32()),
+        ("published", TS),
+        ("fetched_at", TS),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("run_id", pa.string()),
     ],
     metadata=_META,
 )
@@ -167,6 +183,8 @@ def _unpartitioned(_row: Any) -> str:
 TABLES: Mapping[str, TableSpec] = {
     "articles": TableSpec("articles", ARTICLE_SCHEMA, "published_date",
                           lambda a: _date_of(a.published or a.fetched_at), "articles"),
+    "entities": TableSpec("entities", ENTITY_TABLE_SCHEMA, "published_date",
+                          lambda e: _date_of(e.published or e.fetched_at), "entities"),
     "duplicates": TableSpec("duplicates", DUPLICATE_SCHEMA, "published_date",
                             lambda d: _date_of(d.published or d.fetched_at), "duplicates"),
     "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at), "failures"),
@@ -175,5 +193,5 @@ TABLES: Mapping[str, TableSpec] = {
     "state_dedup": TableSpec("state_dedup", DEDUP_STATE_SCHEMA, None, _unpartitioned, "dedup"),
 }
 
-ROW_TYPES = {"articles": Article, "duplicates": Duplicate, "failures": Failure,
+ROW_TYPES = {"articles": Article, "entities": EntityRow, "duplicates": Duplicate, "failures": Failure,
              "state_feeds": FeedValidators, "state_seen": SeenUrl, "state_dedup": DedupEntry}

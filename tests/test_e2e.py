@@ -196,3 +196,18 @@ def test_the_two_seed_reports_share_keys_for_the_same_people(first_run, sample_s
     assert key_of["Ali Shamkhani"] != key_of["Ali Ayoub"]  # same first name, different people
     alone = [k for _, k, t in rows if t == "Khamis"]
     assert alone and set(alone) == {"PERSON:imad khamis"}  # the within-article alias
+
+
+def test_flat_entities_table_agrees_with_the_nested_column(first_run):
+    _, out, _ = first_run
+    nested = duckdb.sql(
+        f"SELECT article_id, e.key, e.label, count(*) FROM (SELECT article_id, unnest(entities) AS e "
+        f"FROM read_parquet('{out}/articles/**/*.parquet') WHERE run_id = 'first') "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+    flat = duckdb.sql(
+        f"SELECT article_id, key, label, mentions FROM read_parquet('{out}/entities/**/*.parquet', "
+        "hive_partitioning=true) WHERE run_id = 'first' ORDER BY ALL").fetchall()
+    assert flat == nested and len(flat) > 20
+    forms = duckdb.sql(f"SELECT surface_forms FROM read_parquet('{out}/entities/**/*.parquet') "
+                       "WHERE key = 'PERSON:imad khamis' AND run_id = 'first'").fetchall()
+    assert {f for (fs,) in forms for f in fs} >= {"Imad Mohammad Deeb Khamis", "Imad Khamis"}

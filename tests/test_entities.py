@@ -112,3 +112,22 @@ def test_noise_is_cleaned_with_offsets():
     assert (m.text, text[m.start:m.end]) == ("United States", "United States")
     assert clean(Mention("2020", "ORG", 37, 41)) is None
     assert clean(Mention("2020", "DATE", 37, 41)).text == "2020"
+
+
+def test_language_gate_skips_articles_the_model_does_not_cover(ruler_model):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from transforms.tag_entities import covers
+
+    assert covers("en", "en") and covers("en", None) and covers("xx", "de") and covers("en", "en-GB")
+    assert not covers("en", "de")
+    german = article("http://a/de", "Imad Khamis besuchte Tehran am Montag.", None)._replace(language="de")
+    english = article("http://a/en", "Imad Khamis visited Tehran on Monday.", None)
+    p = test_pipeline.TestPipeline(options=pinned_options())
+    out = p | beam.Create([german, english]) | TagEntities(SpacyModelHandler(ruler_model, min_batch_size=1))
+    assert_that(out["articles"] | beam.Map(lambda a: (a.url, len(a.entities))),
+                equal_to([("http://a/de", 0), ("http://a/en", 2)]))
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace("entities").with_name("skipped_language"))
+    assert sum(c.committed for c in counters["counters"]) == 1

@@ -5,6 +5,10 @@ Named entities come from a spaCy pipeline run through Beam's ``RunInference`` wi
 reduced to the components NER needs, and fed batches through ``nlp.pipe``. A batch that
 fails does not lose its articles: they continue with ``entities`` null and a warning row.
 
+Articles in a language the model does not cover (``Article.language`` against the
+pipeline's ``lang``; ``xx`` models cover all) get no entities and are counted as
+``entities.skipped_language``.
+
 The ``key`` of an entity names the real-world name it refers to, the same across
 spellings and articles ("Walid al-Moallem" and "Walid Al Muallem", "Khamis" and "Imad
 Khamis" in one article): the algorithm is in ``transforms._entity_keys``.
@@ -100,6 +104,11 @@ def load_ner_pipeline(name: str) -> Any:
     return nlp
 
 
+def covers(model_lang: str, article_lang: Optional[str]) -> bool:
+    """Whether a model of ``model_lang`` should tag an article in ``article_lang`` (unknown: yes)."""
+    return model_lang == "xx" or not article_lang or article_lang.split("-")[0].lower() == model_lang
+
+
 def entities_of(doc: Any) -> list[Entity]:
     """Cleaned mentions of one document with their article-level keys."""
     mentions = [m for m in (clean(Mention(e.text, e.label_, e.start_char, e.end_char)) for e in doc.ents) if m]
@@ -126,13 +135,16 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
 
     def run_inference(self, batch: Sequence[Article], model: Any,
                       inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
-        texts = [article.text for article in batch]
+        # Language gate: an article in a language the model does not cover gets no entities
+        # (counted), rather than nonsense; "xx" models cover every language.
+        covered = [a for a in batch if covers(model.lang, a.language)]
+        skipped = len(batch) - len(covered)
+        if skipped:
+            Metrics.counter(STAGE, "skipped_language").inc(skipped)
+        texts = [article.text for article in covered]
         model.max_length = max([model.max_length, *(len(t) + 1 for t in texts)])
-        docs = model.pipe(texts, batch_size=self._batch_size)
-        return [
-            PredictionResult(article, entities_of(doc), self._model_name)
-            for article, doc in zip(batch, docs)
-        ]
+        found = {id(a): entities_of(doc) for a, doc in zip(covered, model.pipe(texts, batch_size=self._batch_size))}
+        return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 
     def get_num_bytes(self, batch: Sequence[Article]) -> int:
         return sum(len(article.text) for article in batch)

@@ -1,7 +1,9 @@
 """WriteDataset: articles, duplicates and failures -> partitioned Parquet under OUT.
 
 Consumes a dict ``{"articles": Article, "duplicates": Duplicate, "failures": Failure}``
-and writes, for each table, ``OUT/<table>/<partition>=<value>/<run_id>-<seq>.parquet``
+and writes those three tables plus ``entities`` (one row per article and entity key,
+derived from the articles, so ``GROUP BY key`` needs no UNNEST); for each table,
+``OUT/<table>/<partition>=<value>/<run_id>-<seq>.parquet``
 with the explicit schema from ``schemas.tables``. Rows are grouped by partition and
 streamed into row groups, a new file every ``max_rows_per_file`` rows. Files appear
 atomically (temporary file + rename) and carry the run id, so a second run adds files.
@@ -16,10 +18,11 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
+from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
 from transforms._files import join, write_atomically
 
-__all__ = ["WriteDataset", "WriteTable"]
+__all__ = ["WriteDataset", "WriteTable", "entity_rows"]
 
 STAGE = "write"
 ROW_GROUP = 10_000
@@ -67,6 +70,17 @@ class _WritePartitionFn(beam.DoFn):
         return (self._spec.name, path, len(rows))
 
 
+def entity_rows(article: Article) -> list[EntityRow]:
+    """The flat entities/ rows of one article: one per (key, label), with its surface forms
+    (in order of appearance) and mention count."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for entity in article.entities or []:
+        grouped.setdefault((entity.key, entity.label), []).append(entity.text)
+    return [EntityRow(article.article_id, key, label, list(dict.fromkeys(texts)), len(texts), article.published,
+                      article.fetched_at, article.source, article.url)
+            for (key, label), texts in grouped.items()]
+
+
 class WriteTable(beam.PTransform):
     """Writes one table of the dataset.
 
@@ -110,5 +124,10 @@ class WriteDataset(beam.PTransform):
             | f"Write{name.capitalize()}" >> WriteTable(self._root, self._run_id, name, self._max_rows)
             for name in ("articles", "duplicates", "failures")
         ]
+        written.append(
+            tables["articles"]
+            | "EntityRows" >> beam.FlatMap(entity_rows).with_output_types(EntityRow)
+            | "WriteEntities" >> WriteTable(self._root, self._run_id, "entities", self._max_rows)
+        )
         return written | "FilesWritten" >> beam.Flatten()
 
