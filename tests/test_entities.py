@@ -131,3 +131,17 @@ def test_language_gate_skips_articles_the_model_does_not_cover(ruler_model):
     result.wait_until_finish()
     counters = result.metrics().query(MetricsFilter().with_namespace("entities").with_name("skipped_language"))
     assert sum(c.committed for c in counters["counters"]) == 1
+
+
+def test_middle_names_merge_only_without_a_conflict_in_the_batch():
+    from schemas.elements import Entity
+    from transforms._entity_keys import split_conflicting_middles
+
+    def person(text):
+        return Entity(text, "PERSON", 0, len(text), entity_key(text, "PERSON"))
+
+    batch = [[person("George W. Bush"), person("George Bush")], [person("George H. W. Bush")],
+             [person("Imad Mohammad Deeb Khamis")], [person("Imad Khamis")]]
+    keys = [[e.key for e in entities] for entities in split_conflicting_middles(batch)]
+    assert keys == [["PERSON:giurgi w bush", "PERSON:giurgi bush"], ["PERSON:giurgi h w bush"],
+                    ["PERSON:imad khamis"], ["PERSON:imad khamis"]]

@@ -15,6 +15,11 @@ For every mention:
    whose last word (else any word) it is ("Khamis" -> "Imad Khamis"); with no such
    unique name it keeps its own key.
 
+4. Across the articles of one inference batch, if one first+last pair appears with two
+   different middle parts ("George W. Bush" and "George H. W. Bush"), the names with a
+   middle part keep their full folded name as key: middle names merge only when nothing
+   in the batch conflicts (``split_conflicting_middles``).
+
 Keys are ``LABEL:folded words``, so different labels never merge, and different people
 sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani").
 """
@@ -105,3 +110,25 @@ def article_keys(mentions: list[Mention]) -> list[str]:
         if match:
             keys[i] = next(iter(match))
     return keys
+
+
+def split_conflicting_middles(batches: list[list]) -> list[list]:
+    """Entities (anything with text, label, key and ``_replace``) of a batch of articles,
+    with full-name keys for people whose first+last key has conflicting middle parts."""
+    middles: dict[str, set] = {}
+    for entities in batches:
+        for e in entities:
+            tokens = words(e.text, "PERSON") if e.label == "PERSON" else []
+            if len(tokens) > 2:
+                middles.setdefault(e.key, set()).add(tuple(tokens[1:-1]))
+    conflicting = {key for key, seen in middles.items() if len(seen) > 1}
+    if not conflicting:
+        return batches
+    out = []
+    for entities in batches:
+        fixed = []
+        for e in entities:
+            tokens = words(e.text, "PERSON") if e.label == "PERSON" and e.key in conflicting else []
+            fixed.append(e._replace(key=f"PERSON:{' '.join(tokens)}") if len(tokens) > 2 else e)
+        out.append(fixed)
+    return out
