@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.fetch
 	$(BIN)/python -m benchmarks.extraction --data $(DATA)
 	$(BIN)/python -m benchmarks.dedup --data $(DATA)
+	$(BIN)/python -m benchmarks.names
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work
