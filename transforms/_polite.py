@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Optional
 from urllib.parse import urlsplit
@@ -77,7 +77,6 @@ class PoliteClient:
         self.session = make_session(cfg, pool_maxsize=max(2, cfg.per_host_concurrency + 1))
         self._robots: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.stats: dict[str, int] = defaultdict(int)
 
     def robots_for(self, host: str) -> Optional[Any]:
         with self._lock:

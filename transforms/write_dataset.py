@@ -12,6 +12,7 @@ Emits one ``(table, path, rows)`` tuple per file written.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
@@ -65,8 +66,8 @@ class _WritePartitionFn(beam.DoFn):
         self._rows.inc(len(rows))
         self._files.inc()
         if self._spec.name == "failures":
-            for row in rows:
-                Metrics.counter(STAGE, f"failures_{row.unit}_{row.severity}").inc()
+            for (unit, severity), n in Counter((row.unit, row.severity) for row in rows).items():
+                Metrics.counter(STAGE, f"failures_{unit}_{severity}").inc(n)
         return (self._spec.name, path, len(rows))
 
 
