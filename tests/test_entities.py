@@ -33,7 +33,8 @@ def ruler_model(tmp_path_factory):
 
 def test_entity_key_folds_case_diacritics_and_punctuation():
     assert entity_key("Walid al-Moallem", "PERSON") == entity_key("WALID AL MOALLEM", "PERSON")
-    assert entity_key("Ḥasan Rūḥānī", "PERSON") == "PERSON:hasan ruhani"
+    assert entity_key("Ḥasan Rūḥānī", "PERSON") == entity_key("Hasan Rouhani", "PERSON")
+    assert entity_key("Ḥasan Rūḥānī", "PERSON").startswith("PERSON:hasan ")
     assert entity_key("Tehran", "GPE") != entity_key("Tehran", "ORG")
 
 
@@ -62,7 +63,8 @@ def test_tag_entities_composite(ruler_model):
     with test_pipeline.TestPipeline(options=pinned_options()) as p:
         out = p | beam.Create(docs) | TagEntities(SpacyModelHandler(ruler_model, min_batch_size=1))
         assert_that(out["articles"] | beam.Map(lambda a: (a.url, [e.key for e in a.entities])),
-                    equal_to([("http://a/1", ["PERSON:imad khamis", "GPE:tihran"]), ("http://a/2", [])]))
+                    equal_to([("http://a/1", [entity_key("Imad Khamis", "PERSON"), entity_key("Tehran", "GPE")]),
+                              ("http://a/2", [])]))
         assert_that(out["failed"], equal_to([]), label="NoFailures")
 
 
@@ -100,8 +102,10 @@ def test_within_an_article_a_short_mention_takes_the_unique_longer_name():
 
     names = ["Imad Mohammad Deeb Khamis", "Khamis", "Ali Ayoub", "Ali Shamkhani", "Ali"]
     ms = [Mention(name, "PERSON", 0, 1) for name in names]
-    assert article_keys(ms) == ["PERSON:imad khamis", "PERSON:imad khamis", "PERSON:ali ayub",
-                                "PERSON:ali shamkhani", "PERSON:ali"]  # "Ali" is ambiguous: left alone
+    khamis, ayoub, shamkhani, ali = (entity_key(n, "PERSON")
+                                     for n in ("Imad Khamis", "Ali Ayoub", "Ali Shamkhani", "Ali"))
+    assert article_keys(ms) == [khamis, khamis, ayoub, shamkhani, ali]  # "Ali" is ambiguous: left alone
+    assert len({khamis, ayoub, shamkhani, ali}) == 4
 
 
 def test_noise_is_cleaned_with_offsets():
@@ -135,13 +139,52 @@ def test_language_gate_skips_articles_the_model_does_not_cover(ruler_model):
 
 def test_middle_names_merge_only_without_a_conflict_in_the_batch():
     from schemas.elements import Entity
-    from transforms._entity_keys import split_conflicting_middles
+    from transforms._entity_keys import resolve_batch
 
     def person(text):
         return Entity(text, "PERSON", 0, len(text), entity_key(text, "PERSON"))
 
     batch = [[person("George W. Bush"), person("George Bush")], [person("George H. W. Bush")],
              [person("Imad Mohammad Deeb Khamis")], [person("Imad Khamis")]]
-    keys = [[e.key for e in entities] for entities in split_conflicting_middles(batch)]
-    assert keys == [["PERSON:giurgi w bush", "PERSON:giurgi bush"], ["PERSON:giurgi h w bush"],
-                    ["PERSON:imad khamis"], ["PERSON:imad khamis"]]
+    keys = [[e.key for e in entities] for entities in resolve_batch(batch)]
+    george, bush, khamis = entity_key("George", "PERSON")[7:], entity_key("Bush", "PERSON")[7:], entity_key(
+        "Imad Khamis", "PERSON")
+    assert keys == [[f"PERSON:{george} v {bush}", f"PERSON:{george} {bush}"], [f"PERSON:{george} h v {bush}"],
+                    [khamis], [khamis]]
+
+
+def _batch_keys(*names):
+    """Each name as one article, all in one inference batch."""
+    from schemas.elements import Entity
+    from transforms._entity_keys import resolve_batch
+
+    batch = [[Entity(n, "PERSON", 0, len(n), entity_key(n, "PERSON"))] for n in names]
+    return [entities[0].key for entities in resolve_batch(batch)]
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Gerhard Schröder", "Gerhard Schroeder"), ("Lech Wałęsa", "Lech Walesa"), ("Ali Khamenei", "Ali Khamene'i"),
+    ("Vladimir Putin", "Wladimir Putin"), ("Mikhail Gorbachev", "Michail Gorbatschow"),
+    ("Mohammed bin Salman", "Muhammad bin Salman"), ("Kim Jong-un", "Kim Jong Un"), ("Ban Ki-moon", "Ban Ki moon"),
+    ("Donald J. Trump", "Donald John Trump"), ("Fidel Castro", "Fidel Castro Ruz"),
+    ("Javad Zarif", "Mohammad Javad Zarif"), ("Abdelaziz Bouteflika", "Abd al-Aziz Bouteflika"),
+    ("Donald Trump Jr.", "Donald Trump Junior"),
+])
+def test_spelling_variants_share_a_key_within_a_batch(a, b):
+    first, second = _batch_keys(a, b)
+    assert first == second
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Kim Jong-un", "Kim Jong-il"), ("Li Qiang", "Li Keqiang"), ("Donald Trump", "Donald Trump Jr."),
+    ("Ali Hassan", "Ali Hussein"), ("George W. Bush", "George H. W. Bush"), ("Lech Kaczyński", "Jarosław Kaczyński"),
+    ("Abdel Fattah el-Sisi", "Abdel Fattah al-Burhan"), ("Ali Abdullah Saleh", "Ali Abdullah Ayyoub"),
+])
+def test_different_people_keep_different_keys_within_a_batch(a, b):
+    first, second = _batch_keys(a, b)
+    assert first != second
+
+
+def test_a_name_extended_two_ways_absorbs_neither():
+    jong, un, il = _batch_keys("Kim Jong", "Kim Jong Un Sung", "Kim Jong Il Sung")
+    assert len({jong, un, il}) == 3

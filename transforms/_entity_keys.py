@@ -5,23 +5,47 @@ For every mention:
 1. Noise is cleaned: a leading "the", a trailing possessive ('s, ’s) and surrounding
    punctuation are cut (offsets follow); PERSON/ORG/GPE mentions without a letter
    (only digits or punctuation) are dropped.
-2. The text is folded: case, diacritics and punctuation go; name particles
-   (al-, el-, ul-) are dropped; in each word, doubled letters are single and the
-   common transliteration vowel variants are merged (ou, oo -> u; ee, ei, ey, ie -> i;
-   then o -> u and e -> i): Muallem/Moallem, Qasem/Qassem, Ayoub/Ayyoub all fold alike.
-3. PERSON names of two or more words are keyed by their first and last word, so middle
-   names do not split a person ("Imad Mohammad Deeb Khamis" = "Imad Khamis"), and a
-   one-word PERSON mention takes the key of the unique longer name in the same article
-   whose last word (else any word) it is ("Khamis" -> "Imad Khamis"); with no such
-   unique name it keeps its own key.
+2. The text is split into words. Apostrophes inside a word vanish ("Khamene'i"); a hyphen
+   or space followed by a lower-case syllable joins it to the word before, the East Asian
+   given-name habit ("Jong-un", "Ke-qiang", "Ki moon"), unless that syllable is a name
+   particle ("da", "bin", "van"); name particles al-/el-/ul- are dropped.
+3. Each word is folded to how it sounds, with general transliteration rules only (no
+   per-name lists): case and diacritics go, letters without a decomposition are spelled
+   out (ł, ø, ß, æ...); consonant spellings that different romanisation systems use for one
+   sound are merged (tsch/ch/kh -> h, sch -> sh, zh/dj/j -> y, gh -> q, ph -> f, w -> v,
+   x -> ks, ts/tz -> z, ck -> k, final -ow -> -ov); vowel digraphs are reduced (ou/oo -> u,
+   ee/ei/ey/ie/ai/ay -> i, oe/ue/ae -> o/u/a, ow before a consonant -> u); doubled letters
+   become single. Then vowels are folded by word length: in words of fewer than six letters
+   e -> i, o -> u and a stays ("Hasan" vs "Hisan" stay apart, "Qasem" = "Qasim"); in words
+   of six letters or more, which carry enough consonants to tell names apart, the front
+   vowels (a, e, i, y) are one class, written "a", and the back vowels (o, u) another ("Muhammad" = "Mohammed",
+   "Haidar" = "Haider", "Gorbachev" != "Gorbachov" stays a known miss).
+4. PERSON names of two or more words are keyed by their first and last word, so middle
+   names do not split a person ("Imad Mohammad Deeb Khamis" = "Imad Khamis"); a
+   generational suffix (Jr., Junior, Sr., II...) stays part of the key. A one-word PERSON
+   mention takes the key of the unique longer name in the same article whose last word
+   (else any word) it is ("Khamis" -> "Imad Khamis"); with no such unique name it keeps
+   its own key.
 
-4. Across the articles of one inference batch, if one first+last pair appears with two
-   different middle parts ("George W. Bush" and "George H. W. Bush"), the names with a
-   middle part keep their full folded name as key: middle names merge only when nothing
-   in the batch conflicts (``split_conflicting_middles``).
+Across the articles of one inference batch (``resolve_batch``):
+
+5. Middle names merge only when nothing conflicts: if one first+last pair appears with two
+   middle parts that disagree ("George W. Bush" and "George H. W. Bush"), the people with a
+   middle part are keyed by first word, middle initials and last word. Middle parts agree
+   when they have as many words and each word equals the other or is its initial
+   ("George W. Bush" = "George Walker Bush", "Donald J. Trump" = "Donald John Trump").
+6. A name that extends another name of the batch by trailing words ("Fidel Castro Ruz",
+   "Mohammed bin Zayed Al Nahyan") or, failing that, by leading words ("Mohammad Javad
+   Zarif", "Mian Nawaz Sharif") takes the key of the longest such shorter name, unless
+   two different names extend it ("Kim Jong" would not absorb both "Kim Jong Un" and "Kim
+   Jong Il").
+7. Names that differ only in word spacing ("Kim Jong Un", "Kim Jongun") take the key of
+   the variant with the fewest words.
 
 Keys are ``LABEL:folded words``, so different labels never merge, and different people
-sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani").
+sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani"). Rules 5-7 see
+only one inference batch, so a variant whose partner is in another batch keeps its own
+key; ``benchmarks/names.py`` measures the rules on a labelled list of name variants.
 """
 
 from __future__ import annotations
@@ -31,9 +55,29 @@ import unicodedata
 from typing import NamedTuple, Optional
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_APOSTROPHES = re.compile(r"(?<=\w)['’ʼʻ`](?=\w)")
+# A hyphen or space and then a lower-case syllable: joined to the word before ("Jong-un").
+_JOINED_SYLLABLE = re.compile(r"(?<=[^\W\d_])[-‐ ](?=(\w+))")
 _DOUBLE = re.compile(r"(.)\1+")
 _PARTICLES = {"al", "el", "ul"}
-_VOWEL_GROUPS = (("ou", "u"), ("oo", "u"), ("ee", "i"), ("ei", "i"), ("ey", "i"), ("ie", "i"))
+_KEPT_PARTICLES = {"da", "das", "de", "del", "der", "des", "di", "do", "dos", "du", "la", "le", "van", "von",
+                   "bin", "ibn", "bint", "ben", "abu", "y", "e", "und", "and", "of", "al", "el", "ul"}
+_SUFFIXES = {"jr": "jr", "junior": "jr", "sr": "sr", "senior": "sr", "ii": "ii", "iii": "iii", "iv": "iv"}
+_SPELLED_OUT = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
+                              "ß": "ss", "ı": "i", "ħ": "h"})
+_CONSONANTS = ((re.compile(r"tsch"), "h"), (re.compile(r"sch"), "sh"), (re.compile(r"[kc]h"), "h"),
+               (re.compile(r"d?zh|dj"), "y"), (re.compile(r"j"), "y"), (re.compile(r"gh"), "q"),
+               (re.compile(r"ph"), "f"), (re.compile(r"ow$"), "ov"), (re.compile(r"ow(?=[^aeiouy])"), "u"),
+               (re.compile(r"w"), "v"), (re.compile(r"x"), "ks"), (re.compile(r"t[sz]"), "z"),
+               (re.compile(r"ck"), "k"), (re.compile(r"(?<=.{3})[eo]v$"), "ov"), (re.compile(r"^ye"), "e"),
+               (re.compile(r"dh"), "d"))
+_VOWEL_GROUPS = ((re.compile(r"(?<=..)[ae]h$"), "a"), (re.compile(r"iy(?=[aeiou])|yi$|yy$"), "i"),
+                 (re.compile(r"ou|oo"), "u"), (re.compile(r"ee|ei|ie|ai|[ae]y(?![aeiou])"), "i"),
+                 (re.compile(r"oe"), "o"), (re.compile(r"ue"), "u"), (re.compile(r"ae"), "a"),
+                 (re.compile(r"y(?![aeiou])"), "i"))
+_SHORT_VOWELS = str.maketrans({"e": "i", "o": "u"})
+_LONG_VOWELS = str.maketrans({"e": "a", "i": "a", "o": "u"})
+_LONG_WORD = 6
 _NAME_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC"}
 _NEEDS_LETTER = {"PERSON", "ORG", "GPE"}
 _LEADING_THE = re.compile(r"^the\s+", re.IGNORECASE)
@@ -65,28 +109,102 @@ def clean(mention: Mention) -> Optional[Mention]:
 
 
 def fold_word(word: str) -> str:
+    """A casefolded, diacritic-free word as it sounds (rule 3 of the module docstring)."""
+    if word in _SUFFIXES:
+        return _SUFFIXES[word]
+    for pattern, replacement in _CONSONANTS:
+        word = pattern.sub(replacement, word)
+    if len(word) == 1:  # an initial: "J." must match "John"
+        return word
     word = _DOUBLE.sub(r"\1", word)
-    for group, single in _VOWEL_GROUPS:
-        word = word.replace(group, single)
-    return word.replace("o", "u").replace("e", "i")
+    long = len(word) >= _LONG_WORD
+    for pattern, replacement in _VOWEL_GROUPS:
+        word = pattern.sub(replacement, word)
+    word = word.translate(_LONG_VOWELS if long else _SHORT_VOWELS)
+    return _DOUBLE.sub(r"\1", word)
 
 
-def words(text: str, label: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+def _join_syllables(text: str) -> str:
+    """Joins a lower-case syllable to the word before ("Jong-un" -> "Jongun"), not particles."""
+    if text == text.lower() or text == text.upper():
+        return text
+
+    def join(match: re.Match) -> str:
+        following = match.group(1)
+        lower = following[:1].islower()
+        return "" if lower and following.lower() not in _KEPT_PARTICLES else match.group(0)
+
+    return _JOINED_SYLLABLE.sub(join, text)
+
+
+def _tokens(text: str, label: str) -> list[str]:
+    """The casefolded, diacritic-free words of a mention, particles dropped (rule 2)."""
+    if label in _NAME_LABELS:
+        text = _join_syllables(_APOSTROPHES.sub("", text))
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPELLED_OUT))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     tokens = _NON_WORD.sub(" ", plain).split()
     if label not in _NAME_LABELS:
         return tokens
-    kept = [t for t in tokens if t not in _PARTICLES] or tokens
-    return [fold_word(t) for t in kept]
+    tokens = [t for t in tokens if t not in _PARTICLES] or tokens
+    return _join_abd(tokens)
+
+
+_ABD = re.compile(r"^abd[aeiou]l(?=[^l])")
+
+
+def _join_abd(tokens: list[str]) -> list[str]:
+    """Arabic "Abd al-X" compounds as one word, however spelled: "Abd al-Aziz", "Abdelaziz",
+    "Abdul Aziz" and "Abdulaziz" all become "abdaziz" (not "Abdullah": "Abd Allah")."""
+    out: list[str] = []
+    for token in tokens:
+        token = _ABD.sub("abd", token) if token not in ("abdel", "abdul", "abdal", "abdol") else "abd"
+        if out and out[-1] == "abd":
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+def words(text: str, label: str) -> list[str]:
+    """The folded words of a mention (rules 2 and 3)."""
+    tokens = _tokens(text, label)
+    return [fold_word(t) for t in tokens] if label in _NAME_LABELS else tokens
+
+
+class _Name(NamedTuple):
+    """A PERSON name's folded words: given name, middle words, last name, generational suffix."""
+
+    words: tuple
+    suffix: str
+    spaceless: str  # all words as one, folded: "Kim Jong Un" and "Kim Jongun" agree
+
+    @classmethod
+    def of(cls, text: str) -> "_Name":
+        raw = _tokens(text, "PERSON")
+        tokens = [fold_word(t) for t in raw]
+        suffix = ""
+        if len(tokens) > 2 and tokens[-1] in _SUFFIX_KEYS:
+            raw, tokens, suffix = raw[:-1], tokens[:-1], tokens[-1]
+        return cls(tuple(tokens), suffix, fold_word("".join(raw)))
+
+    def key(self, middle: tuple = ()) -> str:
+        parts = (self.words[0], *middle, self.words[-1]) if len(self.words) > 1 else self.words
+        return "PERSON:" + " ".join(parts + ((self.suffix,) if self.suffix else ()))
+
+    @property
+    def middle(self) -> tuple:
+        return self.words[1:-1]
+
+
+_SUFFIX_KEYS = set(_SUFFIXES.values())
 
 
 def name_key(text: str, label: str) -> str:
-    """The key of a mention on its own (no article context)."""
-    tokens = words(text, label)
-    if label == "PERSON" and len(tokens) > 2:
-        tokens = [tokens[0], tokens[-1]]
-    return f"{label}:{' '.join(tokens)}"
+    """The key of a mention on its own (no article or batch context)."""
+    if label == "PERSON":
+        return _Name.of(text).key()
+    return f"{label}:{' '.join(words(text, label))}"
 
 
 def article_keys(mentions: list[Mention]) -> list[str]:
@@ -95,40 +213,89 @@ def article_keys(mentions: list[Mention]) -> list[str]:
     keys = [name_key(m.text, m.label) for m in mentions]
     people = {}
     for m, key in zip(mentions, keys):
-        tokens = words(m.text, "PERSON") if m.label == "PERSON" else []
-        if len(tokens) >= 2:
-            people[key] = tokens
+        name = _Name.of(m.text) if m.label == "PERSON" else None
+        if name and len(name.words) >= 2:
+            people[key] = name.words
     for i, m in enumerate(mentions):
         if m.label != "PERSON":
             continue
-        tokens = words(m.text, "PERSON")
-        if len(tokens) != 1:
+        name = _Name.of(m.text)
+        if len(name.words) != 1 or name.suffix:
             continue
-        by_last = {k for k, t in people.items() if t[-1] == tokens[0]}
-        by_any = {k for k, t in people.items() if tokens[0] in t}
+        by_last = {k for k, t in people.items() if t[-1] == name.words[0]}
+        by_any = {k for k, t in people.items() if name.words[0] in t}
         match = by_last if len(by_last) == 1 else by_any if len(by_any) == 1 else set()
         if match:
             keys[i] = next(iter(match))
     return keys
 
 
-def split_conflicting_middles(batches: list[list]) -> list[list]:
+def _agree(a: tuple, b: tuple) -> bool:
+    """Middle parts agree: as many words, each equal or the other's initial."""
+    return len(a) == len(b) and all(x == y or (min(len(x), len(y)) == 1 and x[0] == y[0]) for x, y in zip(a, b))
+
+
+def _extended(names: set) -> dict:
+    """Rule 6: names with extra trailing (else leading) words -> the longest shorter name of
+    the batch they extend."""
+    by_words = {n.words: n for n in names if not n.suffix}
+    extends: dict = {}
+    for name in by_words.values():
+        shorter = [name.words[:cut] for cut in range(len(name.words) - 1, 1, -1)]
+        shorter += [name.words[-cut:] for cut in range(len(name.words) - 1, 1, -1)]
+        found = next((w for w in shorter if w in by_words and len(w[0]) > 1), None)
+        if found:
+            extends[name] = by_words[found]
+    extenders: dict = {}
+    for name, base in extends.items():
+        extenders.setdefault(base, set()).add(name.words)
+    return {name: base for name, base in extends.items() if len(extenders[base]) == 1}
+
+
+def _middle_keys(names: set) -> dict:
+    """Rule 5: names whose first+last key is shared by disagreeing middles -> key with initials."""
+    middles: dict = {}
+    for name in names:
+        if name.middle:
+            middles.setdefault(name.key(), set()).add(name.middle)
+    conflicting = {key for key, seen in middles.items()
+                   if any(not _agree(a, b) for a in seen for b in seen)}
+    return {name: name.key(tuple(w[0] for w in name.middle)) for name in names
+            if name.middle and name.key() in conflicting}
+
+
+def resolve_batch(batches: list[list]) -> list[list]:
     """Entities (anything with text, label, key and ``_replace``) of a batch of articles,
-    with full-name keys for people whose first+last key has conflicting middle parts."""
-    middles: dict[str, set] = {}
-    for entities in batches:
-        for e in entities:
-            tokens = words(e.text, "PERSON") if e.label == "PERSON" else []
-            if len(tokens) > 2:
-                middles.setdefault(e.key, set()).add(tuple(tokens[1:-1]))
-    conflicting = {key for key, seen in middles.items() if len(seen) > 1}
-    if not conflicting:
-        return batches
+    with PERSON keys resolved across the batch (rules 5-7 of the module docstring)."""
+    names = {_Name.of(e.text) for entities in batches for e in entities if e.label == "PERSON"}
+    names = {n for n in names if len(n.words) >= 2}
+    keys = {n: n.key() for n in names}
+    for name, base in _extended(names).items():
+        keys[name] = base.key()
+    keys.update(_middle_keys({n for n in names if keys[n] == n.key()}))
+    spaced: dict = {}
+    for name in names:
+        spaced.setdefault((name.spaceless, name.suffix), []).append(name)
+    for variants in spaced.values():
+        fewest = min(variants, key=lambda n: (len(n.words), keys[n]))
+        for name in variants:
+            keys[name] = keys[fewest]
     out = []
     for entities in batches:
+        # Within an article, a name's own key and the aliases resolved to it move together.
+        moved: dict = {}
+        for e in entities:
+            name = _Name.of(e.text) if e.label == "PERSON" else None
+            if name in keys:
+                moved.setdefault(name.key(), set()).add(keys[name])
+        moved = {old: next(iter(new)) for old, new in moved.items() if len(new) == 1}
         fixed = []
         for e in entities:
-            tokens = words(e.text, "PERSON") if e.label == "PERSON" and e.key in conflicting else []
-            fixed.append(e._replace(key=f"PERSON:{' '.join(tokens)}") if len(tokens) > 2 else e)
+            name = _Name.of(e.text) if e.label == "PERSON" else None
+            if name in keys and e.key == name.key():
+                e = e._replace(key=keys[name])
+            elif name is not None and e.key in moved:  # a short alias follows its full name
+                e = e._replace(key=moved[e.key])
+            fixed.append(e)
         out.append(fixed)
     return out

@@ -24,7 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Entity, Failure
-from transforms._entity_keys import Mention, article_keys, clean, name_key, split_conflicting_middles
+from transforms._entity_keys import Mention, article_keys, clean, name_key, resolve_batch
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
@@ -143,7 +143,7 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
             Metrics.counter(STAGE, "skipped_language").inc(skipped)
         texts = [article.text for article in covered]
         model.max_length = max([model.max_length, *(len(t) + 1 for t in texts)])
-        tagged = split_conflicting_middles(
+        tagged = resolve_batch(
             [entities_of(doc) for doc in model.pipe(texts, batch_size=self._batch_size)])
         found = {id(a): entities for a, entities in zip(covered, tagged)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
