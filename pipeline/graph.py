@@ -70,7 +70,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
     deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index)
     deduped["index"] | "WriteDedupIndex" >> WriteState(opts.output, run_id, "state_dedup")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
-        SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size)
+        SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars)
     )
     failures = (
         *front_failures,

@@ -17,6 +17,7 @@ PATTERNS = [
     {"label": "PERSON", "pattern": "Imad Khamis"},
     {"label": "PERSON", "pattern": "Walid al-Moallem"},
     {"label": "GPE", "pattern": "Tehran"},
+    {"label": "PERSON", "pattern": "Khamis"},
 ]
 
 
@@ -188,3 +189,36 @@ def test_different_people_keep_different_keys_within_a_batch(a, b):
 def test_a_name_extended_two_ways_absorbs_neither():
     jong, un, il = _batch_keys("Kim Jong", "Kim Jong Un Sung", "Kim Jong Il Sung")
     assert len({jong, un, il}) == 3
+
+
+def test_chunks_cut_at_breaks_and_cover_the_text():
+    from transforms.tag_entities import chunks
+
+    text = "First paragraph here.\n\nSecond one, a bit longer than that.\nA line. And a sentence." * 7
+    pieces = chunks(text, 60)
+    assert "".join(piece for _, piece in pieces) == text
+    assert all(text[offset:offset + len(piece)] == piece for offset, piece in pieces)
+    assert all(len(piece) <= 60 for _, piece in pieces) and len(pieces) > 5
+    assert all(piece.endswith(("\n", ". ", " ")) for _, piece in pieces[:-1])
+    assert chunks("x" * 130, 60) == [(0, "x" * 60), (60, "x" * 60), (120, "x" * 10)]
+
+
+def test_a_long_article_is_tagged_whole_piece_by_piece(ruler_model):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    filler = "Nothing happened on this day in the capital.\n"
+    text = "Imad Khamis arrived.\n" + filler * 400 + "Later Walid al-Moallem met Khamis in Tehran.\n"
+    handler = SpacyModelHandler(ruler_model, min_batch_size=1, chunk_chars=1_000)
+    p = test_pipeline.TestPipeline(options=pinned_options())
+    out = p | beam.Create([article("http://a/long", text, None)]) | TagEntities(handler)
+    assert_that(out["articles"] | beam.FlatMap(lambda a: [(e.text, e.label, a.text[e.start:e.end], e.key)
+                                                          for e in a.entities]),
+                equal_to([("Imad Khamis", "PERSON", "Imad Khamis", entity_key("Imad Khamis", "PERSON")),
+                          ("Walid al-Moallem", "PERSON", "Walid al-Moallem", entity_key("Walid al-Moallem", "PERSON")),
+                          # in another piece than "Imad Khamis", still resolved to him: keys are per article
+                          ("Khamis", "PERSON", "Khamis", entity_key("Imad Khamis", "PERSON")),
+                          ("Tehran", "GPE", "Tehran", entity_key("Tehran", "GPE"))]))
+    result = p.run()
+    result.wait_until_finish()
+    split = result.metrics().query(MetricsFilter().with_namespace("entities").with_name("long_articles_split"))
+    assert sum(c.committed for c in split["counters"]) == 1

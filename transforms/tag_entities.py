@@ -109,9 +109,32 @@ def covers(model_lang: str, article_lang: Optional[str]) -> bool:
     return model_lang == "xx" or not article_lang or article_lang.split("-")[0].lower() == model_lang
 
 
-def entities_of(doc: Any) -> list[Entity]:
-    """Cleaned mentions of one document with their article-level keys."""
-    mentions = [m for m in (clean(Mention(e.text, e.label_, e.start_char, e.end_char)) for e in doc.ents) if m]
+def chunks(text: str, limit: int) -> list[tuple[int, str]]:
+    """``text`` cut into pieces of at most ``limit`` characters, as (offset, piece).
+
+    Cuts fall at the last paragraph break before the limit, else the last line break, else
+    the last sentence end, else the last space, so a name is never cut in two unless a
+    whole ``limit``-character stretch has no space at all.
+    """
+    out, start = [], 0
+    while len(text) - start > limit:
+        window = text[start:start + limit]
+        cut = next((i + len(sep) for sep in ("\n\n", "\n", ". ", " ") if (i := window.rfind(sep)) > limit // 2),
+                   limit)
+        out.append((start, window[:cut]))
+        start += cut
+    out.append((start, text[start:]))
+    return out
+
+
+def mentions_of(doc: Any, offset: int = 0) -> list[Mention]:
+    """Cleaned mentions of one (piece of a) document, offsets into the whole text."""
+    found = (clean(Mention(e.text, e.label_, e.start_char + offset, e.end_char + offset)) for e in doc.ents)
+    return [m for m in found if m]
+
+
+def entities_of(mentions: list[Mention]) -> list[Entity]:
+    """The mentions of one article with their article-level keys."""
     return [Entity(m.text, m.label, m.start, m.end, key) for m, key in zip(mentions, article_keys(mentions))]
 
 
@@ -122,12 +145,16 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
         model_name: an installed spaCy package name or a path to a pipeline directory.
         batch_size: ``nlp.pipe`` batch size.
         min_batch_size / max_batch_size: how Beam batches articles before inference.
+        chunk_chars: the longest piece of text given to the model at once; longer articles
+            are tagged piece by piece (cut at paragraph, line or sentence breaks) and their
+            entities joined with offsets into the whole text.
     """
 
     def __init__(self, model_name: str = DEFAULT_MODEL, batch_size: int = 64,
-                 min_batch_size: int = 32, max_batch_size: int = 256):
+                 min_batch_size: int = 32, max_batch_size: int = 256, chunk_chars: int = 100_000):
         self._model_name = model_name
         self._batch_size = batch_size
+        self._chunk_chars = chunk_chars
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
 
     def load_model(self) -> Any:
@@ -141,10 +168,19 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
         skipped = len(batch) - len(covered)
         if skipped:
             Metrics.counter(STAGE, "skipped_language").inc(skipped)
-        texts = [article.text for article in covered]
-        model.max_length = max([model.max_length, *(len(t) + 1 for t in texts)])
-        tagged = resolve_batch(
-            [entities_of(doc) for doc in model.pipe(texts, batch_size=self._batch_size)])
+        # Long articles are tagged whole, piece by piece: each piece is at most chunk_chars
+        # long, so the memory of one Doc stays bounded whatever the article's length.
+        pieces = [(i, offset, piece) for i, article in enumerate(covered)
+                  for offset, piece in chunks(article.text, self._chunk_chars)]
+        split = sum(1 for article in covered if len(article.text) > self._chunk_chars)
+        if split:
+            Metrics.counter(STAGE, "long_articles_split").inc(split)
+        model.max_length = max(model.max_length, self._chunk_chars + 1)
+        mentions: list[list[Mention]] = [[] for _ in covered]
+        docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
+        for (i, offset, _), doc in zip(pieces, docs):
+            mentions[i].extend(mentions_of(doc, offset))
+        tagged = resolve_batch([entities_of(found) for found in mentions])
         found = {id(a): entities for a, entities in zip(covered, tagged)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 
