@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.extraction --data $(DATA)
 	$(BIN)/python -m benchmarks.dedup --data $(DATA)
 	$(BIN)/python -m benchmarks.names
+	$(BIN)/python -m benchmarks.ner --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work

@@ -27,7 +27,9 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
+
+import apache_beam as beam
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -103,19 +105,50 @@ def candidate_probability(s: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - s ** rows) ** bands
 
 
+def _find(parent: dict[str, str], x: str) -> str:
+    parent.setdefault(x, x)
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+def _union(parent: dict[str, str], a: str, b: str) -> None:
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:
+        parent[max(ra, rb)] = min(ra, rb)
+
+
 def components(edges: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Connected components by union-find: node -> smallest node of its component."""
     parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {node: find(node) for node in parent}
+        _union(parent, a, b)
+    return {node: _find(parent, node) for node in parent}
+
+
+class ComponentsFn(beam.CombineFn):
+    """Edges -> {node: smallest node of its component}, as a combiner: each worker builds a
+    union-find forest of its own edges and the forests are merged, so no single worker
+    receives every edge."""
+
+    def create_accumulator(self) -> dict[str, str]:
+        return {}
+
+    def add_input(self, parent: dict[str, str], edge: tuple[str, str]) -> dict[str, str]:
+        _union(parent, *edge)
+        return parent
+
+    def merge_accumulators(self, forests: Iterable[dict[str, str]]) -> dict[str, str]:
+        forests = iter(forests)
+        merged = next(forests, {})
+        for forest in forests:
+            for node, parent_node in forest.items():
+                _union(merged, node, parent_node)
+        return merged
+
+    def compact(self, parent: dict[str, str]) -> dict[str, str]:
+        return {node: _find(parent, node) for node in parent}
+
+    def extract_output(self, parent: dict[str, str]) -> dict[str, str]:
+        return self.compact(parent)

@@ -9,8 +9,9 @@ false-candidate rates: ``transforms._minhash``):
    retention window) is keyed by its band keys; ``GroupByKey`` per band key gives the
    candidate pairs (pairs of two old entries are skipped: history is not rewritten).
 3. ``LinkCandidates``: candidate pairs whose signatures agree on at least
-   ``threshold - 0.2`` are linked; ``union-find`` over those links gives provisional
-   groups. The links are few (only candidates), so this step collects them in one place.
+   ``threshold - 0.2`` are linked; union-find over those links gives provisional groups,
+   as a combiner (``ComponentsFn``): each worker merges its own links into a forest and
+   the forests are merged; the articles themselves never go through one key.
 4. ``ResolveGroups``: the articles of each group (routed there with the small id -> group
    map as a side input) meet in one ``GroupByKey`` element;
    pairs are verified (exact shingle Jaccard between this run's articles, signature
@@ -33,6 +34,7 @@ from apache_beam.metrics import Metrics
 from schemas.elements import Article, DedupEntry
 from schemas.timeutil import parse_iso, utc_now_iso
 from transforms._minhash import (
+    ComponentsFn,
     DedupConfig,
     band_keys,
     components,
@@ -77,14 +79,9 @@ def _bucket_pairs(keyed: tuple[str, Iterable[tuple[str, bool]]], max_bucket: int
             yield (a, b)
 
 
-class _LinkFn(beam.DoFn):
-    """All candidate links -> (article id, group id) by union-find."""
-
-    def process(self, keyed: tuple[None, Iterable[tuple[str, str]]]) -> Iterator[tuple[str, str]]:
-        _, links = keyed
-        groups = components(list(links))
-        Metrics.counter(STAGE, "near_groups").inc(len(set(groups.values())))
-        yield from groups.items()
+def _count_groups(groups: dict) -> dict:
+    Metrics.counter(STAGE, "near_groups").inc(len(set(groups.values())))
+    return groups
 
 
 class _ResolveGroupFn(beam.DoFn):
@@ -230,13 +227,12 @@ class FindNearDuplicates(beam.PTransform):
         )
         groups = (
             close
-            | "OneLinkSet" >> beam.WithKeys(lambda _: None)
-            | "CollectLinks" >> beam.GroupByKey()
-            | "UnionFind" >> beam.ParDo(_LinkFn())
+            | "UnionFind" >> beam.CombineGlobally(ComponentsFn())
+            | "CountGroups" >> beam.Map(_count_groups)
         )
         # Groups hold only the articles some candidate pair touched: few, so every worker
         # gets the id -> group map as a side input and the articles are not shuffled for it.
-        group_of = beam.pvalue.AsDict(groups)
+        group_of = beam.pvalue.AsSingleton(groups)
         routed = signed | "Route" >> beam.FlatMap(_route, group_of).with_outputs("grouped", INDEX, main="alone")
         old_grouped = current | "OldInGroups" >> beam.FlatMap(_old_in_group, group_of)
         grouped = (routed.grouped, old_grouped) | "GroupedMembers" >> beam.Flatten()
