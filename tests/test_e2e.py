@@ -197,6 +197,8 @@ def test_the_two_seed_reports_share_keys_for_the_same_people(first_run, sample_s
     assert key_of["Ali Shamkhani"] != key_of["Ali Ayoub"]  # same first name, different people
     alone = [k for _, k, t in rows if t == "Khamis"]
     assert alone and set(alone) == {entity_key("Imad Khamis", "PERSON")}  # the within-article alias
+    # "Jahangiri" alone in one report, "Eshaq Jahangiri" in the other: one inference batch here
+    assert {k for _, k, t in rows if t == "Jahangiri"} == {key_of["Eshaq Jahangiri"]}
 
 
 def test_flat_entities_table_agrees_with_the_nested_column(first_run):

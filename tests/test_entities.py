@@ -222,3 +222,10 @@ def test_a_long_article_is_tagged_whole_piece_by_piece(ruler_model):
     result.wait_until_finish()
     split = result.metrics().query(MetricsFilter().with_namespace("entities").with_name("long_articles_split"))
     assert sum(c.committed for c in split["counters"]) == 1
+
+
+def test_a_surname_alone_takes_the_one_full_name_of_the_batch_ending_with_it():
+    jahangiri, eshaq, bush, george_w, george_hw = _batch_keys(
+        "Jahangiri", "Eshaq Jahangiri", "Bush", "George W. Bush", "George H. W. Bush")
+    assert jahangiri == eshaq
+    assert bush not in (george_w, george_hw)  # two people of the batch are called Bush

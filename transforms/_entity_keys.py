@@ -41,9 +41,12 @@ Across the articles of one inference batch (``resolve_batch``):
    Jong Il").
 7. Names that differ only in word spacing ("Kim Jong Un", "Kim Jongun") take the key of
    the variant with the fewest words.
+8. A one-word PERSON mention that its own article did not resolve takes the key of the one
+   name of the batch that ends with that word ("Jahangiri" in one report, "Eshaq
+   Jahangiri" in another); if several people of the batch share that last name it stays.
 
 Keys are ``LABEL:folded words``, so different labels never merge, and different people
-sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani"). Rules 5-7 see
+sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani"). Rules 5-8 see
 only one inference batch, so a variant whose partner is in another batch keeps its own
 key; ``benchmarks/names.py`` measures the rules on a labelled list of name variants.
 """
@@ -280,6 +283,9 @@ def resolve_batch(batches: list[list]) -> list[list]:
         fewest = min(variants, key=lambda n: (len(n.words), keys[n]))
         for name in variants:
             keys[name] = keys[fewest]
+    by_surname: dict = {}
+    for name in names:
+        by_surname.setdefault(name.words[-1], set()).add(keys[name])
     out = []
     for entities in batches:
         # Within an article, a name's own key and the aliases resolved to it move together.
@@ -296,6 +302,9 @@ def resolve_batch(batches: list[list]) -> list[list]:
                 e = e._replace(key=keys[name])
             elif name is not None and e.key in moved:  # a short alias follows its full name
                 e = e._replace(key=moved[e.key])
+            elif name is not None and len(name.words) == 1 and e.key == name.key() and not name.suffix \
+                    and len(by_surname.get(name.words[0], ())) == 1:  # rule 8: a surname alone
+                e = e._replace(key=next(iter(by_surname[name.words[0]])))
             fixed.append(e)
         out.append(fixed)
     return out
