@@ -27,14 +27,15 @@ For every mention:
    (else any word) it is ("Khamis" -> "Imad Khamis"); with no such unique name it keeps
    its own key.
 
-Across the articles of one inference batch (``resolve_batch``):
+Across all the articles of a run (``resolution`` over every PERSON mention text of the
+run, then ``resolve`` per article; the same result whatever the runner's bundling):
 
 5. Middle names merge only when nothing conflicts: if one first+last pair appears with two
    middle parts that disagree ("George W. Bush" and "George H. W. Bush"), the people with a
    middle part are keyed by first word, middle initials and last word. Middle parts agree
    when they have as many words and each word equals the other or is its initial
    ("George W. Bush" = "George Walker Bush", "Donald J. Trump" = "Donald John Trump").
-6. A name that extends another name of the batch by trailing words ("Fidel Castro Ruz",
+6. A name that extends another name of the run by trailing words ("Fidel Castro Ruz",
    "Mohammed bin Zayed Al Nahyan") or, failing that, by leading words ("Mohammad Javad
    Zarif", "Mian Nawaz Sharif") takes the key of the longest such shorter name, unless
    two different names extend it ("Kim Jong" would not absorb both "Kim Jong Un" and "Kim
@@ -42,12 +43,12 @@ Across the articles of one inference batch (``resolve_batch``):
 7. Names that differ only in word spacing ("Kim Jong Un", "Kim Jongun") take the key of
    the variant with the fewest words.
 8. A one-word PERSON mention that its own article did not resolve takes the key of the one
-   name of the batch that ends with that word ("Jahangiri" in one report, "Eshaq
-   Jahangiri" in another); if several people of the batch share that last name it stays.
+   name of the run that ends with that word ("Jahangiri" in one report, "Eshaq
+   Jahangiri" in another); if several people of the run share that last name it stays.
 
 Keys are ``LABEL:folded words``, so different labels never merge, and different people
 sharing a first name keep different keys ("Ali Ayoub" vs "Ali Shamkhani"). Rules 5-8 see
-only one inference batch, so a variant whose partner is in another batch keeps its own
+one run, so a variant whose partner appears only in another run's articles keeps its own
 key; ``benchmarks/names.py`` measures the rules on a labelled list of name variants.
 """
 
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _APOSTROPHES = re.compile(r"(?<=\w)['’ʼʻ`](?=\w)")
@@ -240,7 +241,7 @@ def _agree(a: tuple, b: tuple) -> bool:
 
 def _extended(names: set) -> dict:
     """Rule 6: names with extra trailing (else leading) words -> the longest shorter name of
-    the batch they extend."""
+    the run they extend."""
     by_words = {n.words: n for n in names if not n.suffix}
     extends: dict = {}
     for name in by_words.values():
@@ -267,11 +268,16 @@ def _middle_keys(names: set) -> dict:
             if name.middle and name.key() in conflicting}
 
 
-def resolve_batch(batches: list[list]) -> list[list]:
-    """Entities (anything with text, label, key and ``_replace``) of a batch of articles,
-    with PERSON keys resolved across the batch (rules 5-7 of the module docstring)."""
-    names = {_Name.of(e.text) for entities in batches for e in entities if e.label == "PERSON"}
-    names = {n for n in names if len(n.words) >= 2}
+class Resolution(NamedTuple):
+    """What rules 5-8 decided for the PERSON names of a run: name -> key, surname -> key."""
+
+    keys: dict
+    surnames: dict
+
+
+def resolution(texts: Iterable[str]) -> Resolution:
+    """Rules 5-8 over the PERSON mention texts of a whole run (or of any set of articles)."""
+    names = {n for n in map(_Name.of, texts) if len(n.words) >= 2}
     keys = {n: n.key() for n in names}
     for name, base in _extended(names).items():
         keys[name] = base.key()
@@ -286,25 +292,36 @@ def resolve_batch(batches: list[list]) -> list[list]:
     by_surname: dict = {}
     for name in names:
         by_surname.setdefault(name.words[-1], set()).add(keys[name])
-    out = []
-    for entities in batches:
-        # Within an article, a name's own key and the aliases resolved to it move together.
-        moved: dict = {}
-        for e in entities:
-            name = _Name.of(e.text) if e.label == "PERSON" else None
-            if name in keys:
-                moved.setdefault(name.key(), set()).add(keys[name])
-        moved = {old: next(iter(new)) for old, new in moved.items() if len(new) == 1}
-        fixed = []
-        for e in entities:
-            name = _Name.of(e.text) if e.label == "PERSON" else None
-            if name in keys and e.key == name.key():
-                e = e._replace(key=keys[name])
-            elif name is not None and e.key in moved:  # a short alias follows its full name
-                e = e._replace(key=moved[e.key])
-            elif name is not None and len(name.words) == 1 and e.key == name.key() and not name.suffix \
-                    and len(by_surname.get(name.words[0], ())) == 1:  # rule 8: a surname alone
-                e = e._replace(key=next(iter(by_surname[name.words[0]])))
-            fixed.append(e)
-        out.append(fixed)
-    return out
+    surnames = {word: next(iter(found)) for word, found in by_surname.items() if len(found) == 1}
+    return Resolution(keys, surnames)
+
+
+def resolve(entities: list, decided: Resolution) -> list:
+    """One article's entities (anything with text, label, key and ``_replace``, keyed by
+    ``article_keys``) with the PERSON keys that ``decided`` gives them."""
+    keys = decided.keys
+    # Within an article, a name's own key and the aliases resolved to it move together.
+    moved: dict = {}
+    for e in entities:
+        name = _Name.of(e.text) if e.label == "PERSON" else None
+        if name in keys:
+            moved.setdefault(name.key(), set()).add(keys[name])
+    moved = {old: next(iter(new)) for old, new in moved.items() if len(new) == 1}
+    fixed = []
+    for e in entities:
+        name = _Name.of(e.text) if e.label == "PERSON" else None
+        if name in keys and e.key == name.key():
+            e = e._replace(key=keys[name])
+        elif name is not None and e.key in moved:  # a short alias follows its full name
+            e = e._replace(key=moved[e.key])
+        elif (name is not None and len(name.words) == 1 and not name.suffix and e.key == name.key()
+              and name.words[0] in decided.surnames):  # rule 8: a surname alone
+            e = e._replace(key=decided.surnames[name.words[0]])
+        fixed.append(e)
+    return fixed
+
+
+def resolve_batch(batches: list[list]) -> list[list]:
+    """The entities of several articles, resolved together (rules 5-8)."""
+    decided = resolution(e.text for entities in batches for e in entities if e.label == "PERSON")
+    return [resolve(entities, decided) for entities in batches]

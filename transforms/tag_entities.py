@@ -24,7 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Entity, Failure
-from transforms._entity_keys import Mention, article_keys, clean, name_key, resolve_batch
+from transforms._entity_keys import Mention, Resolution, article_keys, clean, name_key, resolution, resolve
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
@@ -180,8 +180,7 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
         docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
         for (i, offset, _), doc in zip(pieces, docs):
             mentions[i].extend(mentions_of(doc, offset))
-        tagged = resolve_batch([entities_of(found) for found in mentions])
-        found = {id(a): entities for a, entities in zip(covered, tagged)}
+        found = {id(a): entities_of(m) for a, m in zip(covered, mentions)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 
     def get_num_bytes(self, batch: Sequence[Article]) -> int:
@@ -230,8 +229,36 @@ class _UntaggedFn(beam.DoFn):
             )
 
 
+class _PersonNamesFn(beam.CombineFn):
+    """Articles' PERSON mention texts -> the set of them (combined on each worker first)."""
+
+    def create_accumulator(self) -> set:
+        return set()
+
+    def add_input(self, names: set, article: Article) -> set:
+        names.update(e.text for e in article.entities or () if e.label == "PERSON")
+        return names
+
+    def merge_accumulators(self, accumulators: Iterable[set]) -> set:
+        return set().union(*accumulators)
+
+    def extract_output(self, names: set) -> Resolution:
+        return resolution(names)
+
+
+def _resolve_keys(article: Article, decided: Resolution) -> Article:
+    if not article.entities:
+        return article
+    return article._replace(entities=resolve(article.entities, decided))
+
+
 class TagEntities(beam.PTransform):
     """Tags entities; outputs ``articles`` (Article) and ``failed`` (Failure warnings).
+
+    Keys are decided per article in the model handler, then across the whole run (rules
+    5-8 of ``transforms._entity_keys``): the PERSON names of all articles are combined into
+    one ``Resolution`` (a small side input), so the keys do not depend on how a runner
+    bundles or batches the articles.
 
     Args:
         handler: the spaCy model handler (model name and batching).
@@ -248,4 +275,6 @@ class TagEntities(beam.PTransform):
             _UntaggedFn.FAILED, main="articles"
         )
         merged = (ok, untagged.articles) | "MergeTagged" >> beam.Flatten()
-        return {"articles": merged, "failed": untagged.failed}
+        decided = merged | "ResolveNamesOfRun" >> beam.CombineGlobally(_PersonNamesFn())
+        keyed = merged | "KeyAcrossArticles" >> beam.Map(_resolve_keys, beam.pvalue.AsSingleton(decided))
+        return {"articles": keyed, "failed": untagged.failed}
