@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from importlib import metadata
 from typing import Any, Mapping
 
@@ -77,6 +78,14 @@ def versions() -> dict[str, str]:
     return found
 
 
+_SECRET = re.compile(r"secret|token|password|credential|access_key|api_key", re.IGNORECASE)
+
+
+def redacted(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Pipeline options fit for a manifest: values of secret-looking options are hidden."""
+    return {k: "<redacted>" if _SECRET.search(k) and v else v for k, v in options.items()}
+
+
 def build_manifest(run_id: str, options: Mapping[str, Any], metrics: dict, state: str,
                    started_at: str, finished_at: str, seconds: float) -> dict[str, Any]:
     return {
@@ -86,7 +95,7 @@ def build_manifest(run_id: str, options: Mapping[str, Any], metrics: dict, state
         "started_at": started_at,
         "finished_at": finished_at,
         "seconds": round(seconds, 3),
-        "options": dict(options),
+        "options": redacted(options),
         "versions": versions(),
         "stages": {stage: metrics.get(stage, {}) for stage in STAGES},
         "other_metrics": {k: v for k, v in metrics.items() if k not in STAGES},
