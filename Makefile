@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples
+	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples examples
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)
@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.dedup --data $(DATA)
 	$(BIN)/python -m benchmarks.names
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
+	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work

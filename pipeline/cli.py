@@ -3,6 +3,7 @@
     newsbeam run --feeds FEEDS --output OUT [beam options]   ingest feeds into OUT
     newsbeam demo [--output OUT]                              serve samples/ on loopback, ingest, summarise
     newsbeam summary OUT                                      summarise a dataset with DuckDB
+    newsbeam --feeds FEEDS --output OUT [beam options]       same as `run` (for launchers)
 
 ``run`` with no ``--runner`` uses the FnApiRunner, the engine the DirectRunner runs on
 locally (naming it skips the DirectRunner's attempt to download Prism, which fails
@@ -100,6 +101,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command.startswith("--") and command not in ("--help",):
+        # Options first, no command: `run` (how launchers such as Airflow's Beam operator call it).
+        command, rest = "run", argv
     if command == "run":
         return _cmd_run(rest)
     if command == "demo":

@@ -103,8 +103,9 @@ def test_second_run_sends_validators_and_fetches_no_pages(first_run, sample_site
     _, out, feeds = first_run
     before_files = sorted(p.name for p in out.rglob("*.parquet"))
     before_requests = len(sample_site.requests)
+    # Invoked as a launcher does (Airflow's Beam operator: `python pipeline/__main__.py --opts`).
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
+        [sys.executable, str(ROOT / "pipeline" / "__main__.py"), f"--feeds={feeds}", f"--output={out}",
          f"--runner={RUNNER}", "--allow_private_hosts", "--per_host_delay=0.05", "--run_id=second"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

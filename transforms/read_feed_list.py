@@ -25,6 +25,7 @@ The file is read through Beam's ``FileSystems``, so ``gs://`` and ``s3://`` list
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 from urllib.parse import urlsplit
 
@@ -131,9 +132,11 @@ class _ReadFeedListFn(beam.DoFn):
         self._rejected = Metrics.counter(STAGE, "rejected")
         self._disabled = Metrics.counter(STAGE, "disabled")
 
-    def process(self, path: str) -> Iterable[FeedSource]:
-        with FileSystems.open(path) as handle:
-            raw = handle.read()
+    def process(self, source: tuple[str, Optional[bytes]]) -> Iterable[FeedSource]:
+        path, raw = source
+        if raw is None:
+            with FileSystems.open(path) as handle:
+                raw = handle.read()
         feeds, rejected, disabled = parse_feed_list(
             raw.decode("utf-8", errors="replace"), detect_format(path, raw))
         self._disabled.inc(disabled)
@@ -148,11 +151,21 @@ class _ReadFeedListFn(beam.DoFn):
             yield feed
 
 
+def _local_bytes(path: str) -> Optional[bytes]:
+    """The content of a local feed list (None for a URL or a missing file)."""
+    if "://" in path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 class ReadFeedList(beam.PTransform):
     """Reads the feed list at ``path``; outputs ``feeds`` (FeedSource) and ``failed`` (Failure).
 
     Args:
-        path: a local path or any Beam filesystem URL of a text, OPML or YAML feed list.
+        path: a local path or any Beam filesystem URL of a text, OPML or YAML feed list. A
+            local file is read when the pipeline is built, so remote workers (Dataflow,
+            Flink, Spark) need no copy of it; a URL (gs://, s3://) is read by a worker.
     """
 
     def __init__(self, path: str):
@@ -162,7 +175,7 @@ class ReadFeedList(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "FeedListPath" >> beam.Create([self._path])
+            | "FeedListPath" >> beam.Create([(self._path, _local_bytes(self._path))])
             | "ParseFeedList"
             >> beam.ParDo(_ReadFeedListFn()).with_outputs(_ReadFeedListFn.FAILED, main="feeds")
         )
