@@ -146,6 +146,10 @@ class FetchPages(beam.PTransform):
         )
         fetched = picked.items | "FetchPage" >> PoliteFetch(
             self._cfg, STAGE, _to_request, _handle, (FAILED,), warc=self._warc)
-        return {"pages": fetched.main, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED]}
+        # Fetching is grouped by host (politeness), so all pages of one host leave one worker;
+        # a Reshuffle spreads them again, or fusion would run their extraction, dedup and NER
+        # on that one worker too.
+        pages = fetched.main | "SpreadPages" >> beam.Reshuffle()
+        return {"pages": pages, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED]}
 
 
