@@ -1,23 +1,48 @@
-"""Airflow DAG: newsbeam once a day into the same dataset, on Dataflow.
+"""Airflow DAG: newsbeam once a day into the same dataset.
 
-Needs ``apache-airflow-providers-apache-beam`` (and ``-google`` for Dataflow) on the
-Airflow workers and newsbeam's ``setup.py`` beside this file's deployment (``SETUP_FILE``).
-The incremental state under ``OUTPUT/state`` makes each daily run fetch only what is new;
-the run id is Airflow's logical date, so a retried or back-filled day reuses its id.
-For a Flink or Spark cluster, change ``runner`` and the options (README, "Running on a
-cluster"); for a local run drop the Dataflow options and use ``runner="DirectRunner"``.
+Needs ``apache-airflow-providers-apache-beam`` and ``apache-airflow-providers-google`` (the
+Beam operator requires it, whatever the runner) on the Airflow workers and a checkout of
+newsbeam there (``NEWSBEAM_HOME``); the operator installs newsbeam into its own
+virtualenv from that checkout. The incremental state under ``OUTPUT/state`` makes each
+daily run fetch only what is new; the run id is the DAG run's logical date, so the rows
+and the manifest (``OUTPUT/runs/<yyyymmdd>.json``) name the day they belong to.
+
+Configuration comes from the environment of the Airflow workers:
+
+- ``NEWSBEAM_HOME``: the checkout (default ``/opt/newsbeam``).
+- ``NEWSBEAM_FEEDS``: the feed list, a path or ``gs://``/``s3://`` URL.
+- ``NEWSBEAM_OUTPUT``: the dataset root, e.g. ``s3://my-bucket/news``.
+- ``NEWSBEAM_RUNNER``: ``DirectRunner`` (default: the Airflow worker's own cores, two
+  worker processes) or ``DataflowRunner`` (then also ``NEWSBEAM_PROJECT``,
+  ``NEWSBEAM_REGION``, ``NEWSBEAM_TEMP``, and the Google provider installed). For Flink or
+  Spark, put the options of README "Running on a cluster" in ``pipeline_options``.
+- ``NEWSBEAM_EXTRA``: more options, ``key=value`` separated by spaces (``key=true`` for a
+  flag such as ``allow_private_hosts``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from airflow import DAG
 from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
 
-NEWSBEAM = "/opt/newsbeam"  # a checkout of newsbeam on the Airflow workers
-SETUP_FILE = f"{NEWSBEAM}/setup.py"
-OUTPUT = "gs://my-bucket/news"
+HOME = os.environ.get("NEWSBEAM_HOME", "/opt/newsbeam")
+RUNNER = os.environ.get("NEWSBEAM_RUNNER", "DirectRunner")
+OPTIONS = {
+    "feeds": os.environ.get("NEWSBEAM_FEEDS", f"{HOME}/feeds.opml"),
+    "output": os.environ.get("NEWSBEAM_OUTPUT", "s3://my-bucket/news"),
+    "run_id": "{{ ds_nodash }}",
+}
+if RUNNER == "DirectRunner":
+    OPTIONS.update(direct_running_mode="multi_processing", direct_num_workers="2")
+elif RUNNER == "DataflowRunner":
+    OPTIONS.update(setup_file=f"{HOME}/setup.py", project=os.environ.get("NEWSBEAM_PROJECT", "my-project"),
+                   region=os.environ.get("NEWSBEAM_REGION", "europe-west1"),
+                   temp_location=os.environ.get("NEWSBEAM_TEMP", "gs://my-bucket/tmp"))
+for key, _, value in (item.partition("=") for item in os.environ.get("NEWSBEAM_EXTRA", "").split()):
+    OPTIONS[key] = {"true": True, "false": False}.get(value.lower(), value)  # True: a bare --flag
 
 with DAG(
     dag_id="newsbeam_daily",
@@ -29,20 +54,11 @@ with DAG(
 ) as dag:
     BeamRunPythonPipelineOperator(
         task_id="ingest",
-        py_file=f"{NEWSBEAM}/pipeline/__main__.py",
-        py_options=[],
-        # `python pipeline/__main__.py --feeds=... --output=... ...`: options alone mean `run`.
-        pipeline_options={
-            "feeds": f"{OUTPUT}/config/feeds.opml",
-            "output": OUTPUT,
-            "run_id": "{{ ds_nodash }}",
-            "setup_file": SETUP_FILE,
-            "project": "my-project",
-            "region": "europe-west1",
-            "temp_location": "gs://my-bucket/tmp",
-        },
-        runner="DataflowRunner",
-        py_requirements=[f"{NEWSBEAM}[gcp]"],
-        py_interpreter="python3.11",
+        # `python pipeline/__main__.py --feeds=... --output=...`: options alone mean `run`.
+        py_file=f"{HOME}/pipeline/__main__.py",
+        pipeline_options=OPTIONS,
+        runner=RUNNER,
+        py_requirements=[f"{HOME}[aws]"],
+        py_interpreter="python3",
         py_system_site_packages=False,
     )
