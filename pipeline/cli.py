@@ -27,7 +27,7 @@ from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp
-from transforms.state import commit_state, prune_dedup_index
+from transforms.state import commit_state, compact_state, prune_dedup_index
 
 LOG = logging.getLogger("newsbeam")
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
@@ -57,7 +57,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     run_id = news.run_id or new_run_id()
     news.run_id = run_id
     started, clock = utc_now_iso(), time.monotonic()
-    state, metrics, committed, pruned = "FAILED", {}, [], []
+    state, metrics, committed, pruned, compacted = "FAILED", {}, [], [], []
     try:
         pipeline = beam.Pipeline(options=options)
         build(pipeline, news, run_id)
@@ -67,6 +67,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
         if state == "DONE":
             committed = commit_state(news.output, run_id)
             pruned = prune_dedup_index(news.output, news.dedup_window_days)
+            compacted = compact_state(news.output, run_id, news.state_max_files)
     finally:
         manifest = build_manifest(
             run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
@@ -74,6 +75,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
         )
         manifest["state_files"] = committed
         manifest["state_files_pruned"] = pruned
+        manifest["state_files_compacted"] = compacted
         path = write_manifest(news.output, manifest)
         cleanup_temp(news.output, run_id)
     return RunOutcome(run_id, news.output, manifest, path)

@@ -29,6 +29,8 @@ class NewsOptions(PipelineOptions):
                             help="Texts per nlp.pipe batch.")
         parser.add_argument("--ner_chunk_chars", type=int, default=100_000,
                             help="Longest piece of text tagged at once; longer articles are tagged in pieces.")
+        parser.add_argument("--state_max_files", type=int, default=30,
+                            help="Merge the feed and seen-URL state into one file per table past this many files.")
         parser.add_argument("--allow_private_hosts", action="store_true", default=False,
                             help="Allow fetching loopback/private/link-local hosts (demo, tests).")
         parser.add_argument("--fetch_timeout", type=float, default=15.0,

@@ -137,13 +137,23 @@ def test_without_etags_seen_urls_are_not_fetched_again_unless_refetch(tmp_path):
         assert pages == ["/iranpress/2020/01/08/markets-close-higher.html"]  # only the dead link, again
         third = run([*common, "--run_id=r3", "--refetch"])
         assert third.manifest["conservation"]["articles"] == 4
+        seen_files = sorted(p.name for p in (out / "state" / "seen").glob("*.parquet"))
+        assert seen_files == ["r1-00000.parquet", "r3-00000.parquet"]  # r2 ingested nothing new
+        # Past --state_max_files the seen URLs and feed validators are merged into one file each
+        # after the run, and the next run reads the merged files like the old ones.
+        fourth = run([*common, "--run_id=r4", "--state_max_files=1"])
+        assert fourth.manifest["stages"]["fetch"]["dropped_seen"] == 7
+        compacted = sorted(p.rsplit("/", 1)[-1] for p in fourth.manifest["state_files_compacted"]
+                           if "/state/seen/" in p)
+        assert compacted == seen_files
+        assert [p.name for p in (out / "state" / "seen").glob("*.parquet")] == ["r4-compacted.parquet"]
+        fifth = run([*common, "--run_id=r5"])
+        assert fifth.manifest["stages"]["fetch"]["dropped_seen"] == 7
     names = sorted(p.name for p in (out / "articles").rglob("*.parquet"))
     assert {n.split("-")[0] for n in names} == {"r1", "r3"}
     runs = duckdb.sql(f"SELECT run_id, count(*) FROM read_parquet('{out}/articles/**/*.parquet') "
                       "GROUP BY run_id ORDER BY run_id").fetchall()
     assert runs == [("r1", 4), ("r3", 4)]
-    seen_files = sorted(p.name for p in (out / "state" / "seen").glob("*.parquet"))
-    assert seen_files == ["r1-00000.parquet", "r3-00000.parquet"]  # r2 ingested nothing new
 
 
 def test_a_copy_in_a_later_run_points_to_the_first_runs_article(sample_site, tmp_path):

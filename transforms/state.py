@@ -22,11 +22,12 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.elements import Article, Duplicate, SeenUrl
 from schemas.tables import ROW_TYPES, TABLES
-from transforms._files import ensure_dir, join, temp_dir
+from transforms._files import ensure_dir, join, temp_dir, write_atomically
 from transforms._urls import canonical_url
 from transforms.write_dataset import WriteTable
 
-__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "prune_dedup_index", "state_files"]
+__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "compact_state", "prune_dedup_index",
+           "state_files"]
 
 STATE_DIR = "state"
 
@@ -136,3 +137,61 @@ def prune_dedup_index(root: str, window_days: int, now: dt.datetime | None = Non
             FileSystems.delete([path])
             pruned.append(path)
     return pruned
+
+
+def _read_all(paths: list[str]):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(pq.read_table(handle))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _compacted(table: str, rows):
+    """One row per feed (its latest validators) or per seen URL (its first article id)."""
+    import pyarrow as pa
+
+    schema = TABLES[table].schema
+    if table == "state_feeds":
+        latest: dict = {}
+        for row in rows.to_pylist():
+            kept = latest.get(row["feed_url"])
+            if kept is None or (row["checked_at"] or _EPOCH) > (kept["checked_at"] or _EPOCH):
+                latest[row["feed_url"]] = row
+        return pa.Table.from_pylist(sorted(latest.values(), key=lambda r: r["feed_url"]), schema=schema)
+    grouped = rows.group_by("canonical_url").aggregate([("article_id", "min"), ("run_id", "min")])
+    grouped = grouped.rename_columns([{"article_id_min": "article_id", "run_id_min": "run_id"}.get(c, c)
+                                      for c in grouped.column_names])
+    return grouped.select(schema.names).cast(schema).sort_by("canonical_url")
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+COMPACTED = ("state_feeds", "state_seen")
+
+
+def compact_state(root: str, run_id: str, max_files: int) -> list[str]:
+    """Merges the files of ``state_feeds`` and ``state_seen`` into one per table when a table
+    has more than ``max_files``; returns the files it replaced.
+
+    A daily run adds one file per table, so without this every run would list and read a
+    year of small files. The merged file is written atomically before the old ones are
+    deleted; if the process dies in between, the next run reads a few rows twice, which
+    both tables tolerate (latest validators per feed, seen URLs as a set).
+    """
+    import pyarrow.parquet as pq
+
+    replaced: list[str] = []
+    for table in COMPACTED:
+        files = state_files(root, table)
+        if len(files) <= max_files:
+            continue
+        merged = _compacted(table, _read_all(files))
+        target = join(root, STATE_DIR, TABLES[table].directory, f"{run_id}-compacted.parquet")
+        write_atomically(root, run_id, target, lambda handle, merged=merged: pq.write_table(merged, handle))
+        stale = [f for f in files if f != target]
+        FileSystems.delete(stale)
+        replaced += stale
+    return replaced
