@@ -32,6 +32,7 @@ class HostileSite:
     PAGES = {
         "/ok.html": "an ordinary article",
         "/slow-drip.html": "drips one byte at a time",
+        "/slow-headers.html": "drips its response headers one byte at a time",
         "/huge.html": "an endless body",
         "/bomb.html": "a gzip bomb",
         "/loop-a.html": "redirects to loop-b, which redirects back",
@@ -112,6 +113,16 @@ class HostileSite:
                     time.sleep(0.1)
             except OSError:
                 pass
+        elif path == "/slow-headers.html":
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                for _ in range(100):
+                    h.wfile.write(b"a")
+                    h.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            h.close_connection = True
         elif path == "/huge.html":
             h.send_response(200)
             h.send_header("Content-Type", "text/html")

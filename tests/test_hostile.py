@@ -46,11 +46,12 @@ def test_run_completes_and_balances(hostile_run):
     manifest = json.loads((out / "runs" / "hostile.json").read_text())
     assert manifest["state"] == "DONE"
     assert manifest["conservation"]["balanced"] is True
-    assert manifest["conservation"]["items_in"] == 16
+    assert manifest["conservation"]["items_in"] == 17
 
 
 @pytest.mark.parametrize("suffix,stage,error,severity", [
     ("/slow-drip.html", "fetch", "FetchTimeout", "error"),
+    ("/slow-headers.html", "fetch", "FetchTimeout", "error"),
     ("/huge.html", "fetch", "BodyTooLarge", "error"),
     ("/bomb.html", "fetch", "BodyTooLarge", "error"),
     ("/loop-a.html", "fetch", "TooManyRedirects", "error"),

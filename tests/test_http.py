@@ -136,3 +136,49 @@ def test_connected_address_is_checked_even_when_the_name_check_is_skipped(httpse
     assert httpserver.log == []
     open_session = make_session(FetchConfig(allow_private_hosts=True))
     assert open_session.get(httpserver.url_for("/a"), timeout=2).status_code == 200
+
+
+@pytest.fixture
+def header_dripper():
+    """A loopback server that sends a status line, then one header byte every 0.2 s."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                    for _ in range(100):
+                        if stop.is_set():
+                            break
+                        conn.sendall(b"a")
+                        time.sleep(0.2)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/slow-headers"
+    stop.set()
+    server.close()
+
+
+def test_a_server_dripping_headers_is_cut_off_by_the_total_deadline(header_dripper):
+    from transforms._http import make_session
+
+    cfg = OPEN._replace(timeout=1.0)
+    with make_session(cfg) as session:
+        # Each byte arrives well inside the 1 s read timeout: only the total deadline ends it.
+        with pytest.raises(FetchTimeout, match="headers"):
+            http_get(header_dripper, cfg, session)

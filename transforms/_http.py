@@ -5,7 +5,7 @@ they do not do: a scheme allow-list; a private-address guard applied to the URL,
 redirect target and to the address the socket actually connected to (so DNS rebinding
 cannot slip through between the check and the connect); a body cap enforced on the
 decoded bytes while streaming (so a gzip bomb is cut off too); a total deadline per
-request (so a server that drips bytes is cut off); and typed errors whose class names
+request, headers and body (so a server that drips bytes is cut off); and typed errors whose class names
 become the ``error`` column of ``failures/``. One call is one attempt: retries and
 politeness live in ``transforms._polite``.
 """
@@ -150,36 +150,67 @@ def _guarded_socket(sock: socket.socket, host: str) -> socket.socket:
     return sock
 
 
-class _GuardedHTTPConnection(HTTPConnection):
+# The socket a thread is waiting on for a response's status line and headers, so that the
+# request's deadline watchdog (another thread) can cut it: a server dripping header bytes
+# keeps every single read inside its own timeout, forever.
+_waiting = threading.local()
+
+
+class _Watched:
+    """Exposes the socket during ``getresponse`` to the thread's watchdog box, if any."""
+
+    def getresponse(self, *args, **kwargs):
+        box = getattr(_waiting, "box", None)
+        if box is not None:
+            box["sock"] = self.sock
+            if box.get("expired"):
+                _shutdown(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPConnection(_Watched, HTTPConnection):
     def _new_conn(self) -> socket.socket:
         return _guarded_socket(super()._new_conn(), self.host)
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
+class _GuardedHTTPSConnection(_Watched, HTTPSConnection):
     def _new_conn(self) -> socket.socket:
         return _guarded_socket(super()._new_conn(), self.host)
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
+def _pools(http_cls, https_cls) -> dict:
+    return {"http": type("Pool", (HTTPConnectionPool,), {"ConnectionCls": http_cls}),
+            "https": type("Pool", (HTTPSConnectionPool,), {"ConnectionCls": https_cls})}
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
+class _WatchedAdapter(HTTPAdapter):
+    """Connections whose header wait the request deadline can cut."""
 
-
-class _GuardedAdapter(HTTPAdapter):
-    """Checks the peer address of every new connection, after DNS, before any byte is sent."""
+    POOLS = _pools(_WatchedHTTPConnection, _WatchedHTTPSConnection)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = dict(self.POOLS)
+
+
+class _GuardedAdapter(_WatchedAdapter):
+    """Also checks the peer address of every new connection, after DNS, before any byte is sent."""
+
+    POOLS = _pools(_GuardedHTTPConnection, _GuardedHTTPSConnection)
 
 
 def make_session(cfg: FetchConfig, pool_maxsize: int = 10) -> requests.Session:
     """A pooled session; with the guard on, every connection's peer address is checked."""
     session = requests.Session()
-    adapter_cls = HTTPAdapter if cfg.allow_private_hosts else _GuardedAdapter
+    adapter_cls = _WatchedAdapter if cfg.allow_private_hosts else _GuardedAdapter
     adapter = adapter_cls(pool_connections=64, pool_maxsize=pool_maxsize, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -213,6 +244,11 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
     for _ in range(MAX_REDIRECTS + 1):
         check_target(current, cfg.allow_private_hosts)
         seen.add(current)
+        box: dict = {}
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _expire, args=(box,))
+        watchdog.daemon = True
+        _waiting.box = box
+        watchdog.start()
         try:
             resp = session.get(current, headers={"User-Agent": cfg.user_agent, **(headers or {})},
                                timeout=(cfg.timeout, cfg.timeout),
@@ -220,7 +256,15 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
         except requests.Timeout as exc:
             raise FetchTimeout(f"timed out fetching {current}") from exc
         except requests.RequestException as exc:
+            if box.get("expired"):
+                raise FetchTimeout(f"no complete response headers within the deadline: {current}") from exc
             raise ConnectionFailed(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        finally:
+            watchdog.cancel()
+            _waiting.box = None
+        if box.get("expired"):  # the cut socket may read as a short, complete response
+            resp.close()
+            raise FetchTimeout(f"no complete response headers within the deadline: {current}")
         with resp:
             if resp.is_redirect:
                 target = urljoin(current, resp.headers.get("Location", ""))
@@ -237,15 +281,24 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
-def _abort(resp: requests.Response) -> None:
-    """Shuts the response's socket from another thread, waking a blocked read."""
-    conn = getattr(resp.raw, "connection", None)
-    sock = getattr(conn, "sock", None)
+def _shutdown(sock: Optional[socket.socket]) -> None:
+    """Shuts a socket from another thread, waking a blocked read."""
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _expire(box: dict) -> None:
+    """The deadline passed while waiting for the status line and headers."""
+    box["expired"] = True
+    _shutdown(box.get("sock"))
+
+
+def _abort(resp: requests.Response) -> None:
+    """Shuts the response's socket from another thread, waking a blocked body read."""
+    _shutdown(getattr(getattr(resp.raw, "connection", None), "sock", None))
 
 
 def _read_with_deadline(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
