@@ -29,6 +29,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks._results import save
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "dedup.json"
 THRESHOLD = 0.8
@@ -254,8 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["scaling"] = scaling(data)
         print("scaling:", {k: v for k, v in result["scaling"].items() if k != "sizes"})
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     print(f"written {RESULTS}")
     return result
 

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._results import save
 from pipeline.loopback import LoopbackSite
 
 HERE = Path(__file__).resolve().parent
@@ -131,8 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     print(json.dumps({k: result[k] for k in ("pages", "median_wall_seconds", "pages_per_second",
                                              "ratio_pipeline_over_loop", "peak_rss_mb", "articles",
                                              "loop_phase_seconds_median")}, indent=2))

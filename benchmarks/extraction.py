@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+from benchmarks._results import save
 from benchmarks.extraction_metric import score
 
 HERE = Path(__file__).resolve().parent
@@ -77,8 +78,7 @@ def run(data: Path) -> dict:
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(f"metric check: trafilatura 2.0 reference output scores {check.f1:.4f} (published 0.958)")
     print(f"newsbeam speed relative to trafilatura defaults: {result['speed_relative_to_trafilatura']}x")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     print(f"written {RESULTS}")
     return result
 

@@ -24,6 +24,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from benchmarks._results import save
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "fetch.json"
 PAGE = b"<html><head><title>t</title></head><body><article><p>" + b"Some words of news. " * 40 + \
@@ -119,8 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     print(f"written {RESULTS}")
     return result

@@ -18,12 +18,13 @@ Prints precision and recall of "same" and writes benchmarks/results/names.json.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 import unicodedata
 from pathlib import Path
 from typing import NamedTuple
+
+from benchmarks._results import save
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "person_names.tsv"
@@ -129,8 +130,7 @@ def main() -> dict:
     print("targets: precision >= 0.98, recall >= 0.90")
     print(f"false merges: {result['all']['false_merges']}")
     print(f"missed variants: {result['all']['missed_variants']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    save(RESULTS, result)
     return result
 
 

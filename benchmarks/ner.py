@@ -26,6 +26,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks._results import save
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "ner.json"
 
@@ -102,8 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{len(texts)} texts, {tokens} tokens: raw nlp.pipe {result['tokens_per_second']['raw']} tok/s, "
           f"pipeline {result['tokens_per_second']['pipeline']} tok/s, "
           f"ratio {result['pipeline_over_raw_throughput']} (target >= 0.9)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     return result
 
 

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._results import save
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "parallel.json"
 _TEXT = re.compile(rb">[^<]+<")
@@ -123,8 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"{result['pages']} pages: 1 worker {med[1]:.1f}s, 2 workers {med[2]:.1f}s, "
           f"speed-up {result['speedup_2_over_1']}x (target >= 1.7); same output: {result['same_output']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save(RESULTS, result)
     return result
 
 

@@ -26,6 +26,17 @@ def gzip_bomb(size: int) -> bytes:
     return gzip.compress(b"\0" * size, compresslevel=9)
 
 
+def drip(h: BaseHTTPRequestHandler, byte: bytes, times: int = 100, pause: float = 0.1) -> None:
+    """Writes ``byte`` ``times`` times, ``pause`` seconds apart, until the client hangs up."""
+    try:
+        for _ in range(times):
+            h.wfile.write(byte)
+            h.wfile.flush()
+            time.sleep(pause)
+    except OSError:
+        pass
+
+
 class HostileSite:
     """Routes (path -> behaviour); records every request with its time."""
 
@@ -106,22 +117,10 @@ class HostileSite:
             h.send_header("Content-Type", "text/html")
             h.send_header("Content-Length", "100000")
             h.end_headers()
-            try:
-                for _ in range(100):
-                    h.wfile.write(b"<")
-                    h.wfile.flush()
-                    time.sleep(0.1)
-            except OSError:
-                pass
+            drip(h, b"<")
         elif path == "/slow-headers.html":
-            try:
-                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
-                for _ in range(100):
-                    h.wfile.write(b"a")
-                    h.wfile.flush()
-                    time.sleep(0.1)
-            except OSError:
-                pass
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            drip(h, b"a")
             h.close_connection = True
         elif path == "/huge.html":
             h.send_response(200)

@@ -154,7 +154,7 @@ def _tokens(text: str, label: str) -> list[str]:
     return _join_abd(tokens)
 
 
-_ABD = re.compile(r"^abd[aeiou]l(?=[^l])")
+_ABD = re.compile(r"^abd[aeiou]l(?=[^l]|$)")
 
 
 def _join_abd(tokens: list[str]) -> list[str]:
@@ -162,7 +162,7 @@ def _join_abd(tokens: list[str]) -> list[str]:
     "Abdul Aziz" and "Abdulaziz" all become "abdaziz" (not "Abdullah": "Abd Allah")."""
     out: list[str] = []
     for token in tokens:
-        token = _ABD.sub("abd", token) if token not in ("abdel", "abdul", "abdal", "abdol") else "abd"
+        token = _ABD.sub("abd", token)
         if out and out[-1] == "abd":
             out[-1] += token
         else:
@@ -214,17 +214,11 @@ def name_key(text: str, label: str) -> str:
 def article_keys(mentions: list[Mention]) -> list[str]:
     """Keys for the mentions of one article, resolving one-word PERSON mentions to the
     unique longer name they belong to."""
-    keys = [name_key(m.text, m.label) for m in mentions]
-    people = {}
-    for m, key in zip(mentions, keys):
-        name = _Name.of(m.text) if m.label == "PERSON" else None
-        if name and len(name.words) >= 2:
-            people[key] = name.words
-    for i, m in enumerate(mentions):
-        if m.label != "PERSON":
-            continue
-        name = _Name.of(m.text)
-        if len(name.words) != 1 or name.suffix:
+    names = [_Name.of(m.text) if m.label == "PERSON" else None for m in mentions]
+    keys = [name.key() if name else name_key(m.text, m.label) for m, name in zip(mentions, names)]
+    people = {key: name.words for key, name in zip(keys, names) if name and len(name.words) >= 2}
+    for i, name in enumerate(names):
+        if name is None or len(name.words) != 1 or name.suffix:
             continue
         by_last = {k for k, t in people.items() if t[-1] == name.words[0]}
         by_any = {k for k, t in people.items() if name.words[0] in t}
@@ -300,16 +294,15 @@ def resolve(entities: list, decided: Resolution) -> list:
     """One article's entities (anything with text, label, key and ``_replace``, keyed by
     ``article_keys``) with the PERSON keys that ``decided`` gives them."""
     keys = decided.keys
+    names = [_Name.of(e.text) if e.label == "PERSON" else None for e in entities]
     # Within an article, a name's own key and the aliases resolved to it move together.
     moved: dict = {}
-    for e in entities:
-        name = _Name.of(e.text) if e.label == "PERSON" else None
+    for name in names:
         if name in keys:
             moved.setdefault(name.key(), set()).add(keys[name])
     moved = {old: next(iter(new)) for old, new in moved.items() if len(new) == 1}
     fixed = []
-    for e in entities:
-        name = _Name.of(e.text) if e.label == "PERSON" else None
+    for e, name in zip(entities, names):
         if name in keys and e.key == name.key():
             e = e._replace(key=keys[name])
         elif name is not None and e.key in moved:  # a short alias follows its full name

@@ -244,41 +244,51 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
     for _ in range(MAX_REDIRECTS + 1):
         check_target(current, cfg.allow_private_hosts)
         seen.add(current)
+        # One watchdog per attempt cuts the socket at the deadline, whether the thread is
+        # waiting for headers or for body bytes: a server dripping bytes keeps every single
+        # read inside its own timeout.
         box: dict = {}
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _expire, args=(box,))
         watchdog.daemon = True
-        _waiting.box = box
         watchdog.start()
         try:
-            resp = session.get(current, headers={"User-Agent": cfg.user_agent, **(headers or {})},
-                               timeout=(cfg.timeout, cfg.timeout),
-                               allow_redirects=False, stream=True)
-        except requests.Timeout as exc:
-            raise FetchTimeout(f"timed out fetching {current}") from exc
-        except requests.RequestException as exc:
-            if box.get("expired"):
-                raise FetchTimeout(f"no complete response headers within the deadline: {current}") from exc
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            with _send(session, current, cfg, headers, box) as resp:
+                if resp.is_redirect:
+                    target = urljoin(current, resp.headers.get("Location", ""))
+                    if target in seen:
+                        raise TooManyRedirects(f"redirect loop at {target}")
+                    current = target
+                    continue
+                if resp.status_code >= 400:
+                    raise HttpError(resp.status_code, current, parse_retry_after(resp.headers.get("Retry-After")))
+                body = b"" if resp.status_code == 304 else _read_body(resp, cfg.max_bytes, deadline, current)
+                return HttpResponse(current, resp.status_code, resp.headers.get("Content-Type"), body,
+                                    dict(resp.headers))
         finally:
             watchdog.cancel()
-            _waiting.box = None
-        if box.get("expired"):  # the cut socket may read as a short, complete response
-            resp.close()
-            raise FetchTimeout(f"no complete response headers within the deadline: {current}")
-        with resp:
-            if resp.is_redirect:
-                target = urljoin(current, resp.headers.get("Location", ""))
-                if target in seen:
-                    raise TooManyRedirects(f"redirect loop at {target}")
-                current = target
-                continue
-            if resp.status_code >= 400:
-                raise HttpError(resp.status_code, current, parse_retry_after(resp.headers.get("Retry-After")))
-            body = b"" if resp.status_code == 304 else _read_with_deadline(resp, cfg.max_bytes, deadline,
-                                                                           current)
-            return HttpResponse(current, resp.status_code, resp.headers.get("Content-Type"), body,
-                                dict(resp.headers))
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
+
+
+def _send(session: requests.Session, url: str, cfg: FetchConfig, headers: Optional[Mapping[str, str]],
+          box: dict) -> requests.Response:
+    """The GET up to the response headers, with ``box`` telling the watchdog what to cut."""
+    _waiting.box = box
+    try:
+        resp = session.get(url, headers={"User-Agent": cfg.user_agent, **(headers or {})},
+                           timeout=(cfg.timeout, cfg.timeout), allow_redirects=False, stream=True)
+    except requests.Timeout as exc:
+        raise FetchTimeout(f"timed out fetching {url}") from exc
+    except requests.RequestException as exc:
+        if box.get("expired"):
+            raise FetchTimeout(f"no complete response headers within the deadline: {url}") from exc
+        raise ConnectionFailed(f"{type(exc).__name__}: {exc}"[:300]) from exc
+    finally:
+        _waiting.box = None
+    box["resp"] = resp
+    if box.get("expired"):  # the cut socket may read as a short, complete response
+        resp.close()
+        raise FetchTimeout(f"no complete response headers within the deadline: {url}")
+    return resp
 
 
 def _shutdown(sock: Optional[socket.socket]) -> None:
@@ -291,30 +301,22 @@ def _shutdown(sock: Optional[socket.socket]) -> None:
 
 
 def _expire(box: dict) -> None:
-    """The deadline passed while waiting for the status line and headers."""
+    """The deadline passed: cut the socket waited on for headers (watched sessions) or body."""
     box["expired"] = True
     _shutdown(box.get("sock"))
+    resp = box.get("resp")
+    if resp is not None:
+        _shutdown(getattr(getattr(resp.raw, "connection", None), "sock", None))
 
 
-def _abort(resp: requests.Response) -> None:
-    """Shuts the response's socket from another thread, waking a blocked body read."""
-    _shutdown(getattr(getattr(resp.raw, "connection", None), "sock", None))
-
-
-def _read_with_deadline(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
-    """Reads the body; a watchdog cuts the connection when the request's deadline passes,
-    since a server dripping bytes keeps every single read inside its own timeout."""
-    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _abort, args=(resp,))
-    watchdog.daemon = True
-    watchdog.start()
+def _read_body(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+    """Reads the body; a read the watchdog cut at the deadline is a FetchTimeout."""
     try:
         return _read_capped(resp, max_bytes, deadline, url)
     except FetchError:
         if time.monotonic() >= deadline:
             raise FetchTimeout(f"body not complete within the deadline: {url}") from None
         raise
-    finally:
-        watchdog.cancel()
 
 
 def _read_capped(resp: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
