@@ -1,6 +1,8 @@
 """The ``newsbeam`` command.
 
     newsbeam run --feeds FEEDS --output OUT [beam options]   ingest feeds into OUT
+    newsbeam stream --feeds FEEDS --output OUT [--poll_interval S] [--window S] [--max_polls N]
+                                                              poll continuously, a window at a time
     newsbeam demo [--output OUT]                              serve samples/ on loopback, ingest, summarise
     newsbeam summary OUT                                      summarise a dataset with DuckDB
     newsbeam --feeds FEEDS --output OUT [beam options]       same as `run` (for launchers)
@@ -108,6 +110,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         command, rest = "run", argv
     if command == "run":
         return _cmd_run(rest)
+    if command == "stream":
+        from pipeline.stream import main as stream_main
+
+        return stream_main(rest)
     if command == "demo":
         from pipeline.demo import main as demo_main
 

@@ -1,23 +1,85 @@
-"""Assembles the newsbeam graph (no work at import time; see STYLE.md)."""
+"""Assembles the newsbeam graph (no work at import time; see STYLE.md).
+
+One graph, two ends. The stages in the middle (FetchFeeds, ParseFeeds, FetchPages,
+ExtractArticles, Deduplicate, TagEntities) are the same transforms in both modes; only
+three things differ:
+
+=========  ======================================  =============================================
+           batch (``newsbeam run``)                stream (``newsbeam stream``)
+=========  ======================================  =============================================
+source     the feed list, read once                PollTicks: the feed list re-read every poll,
+                                                   in fixed event-time windows
+state      OUT/state files joined as PCollections  keyed state seeded from OUT/state (``memory``)
+sink       one commit of every table per run       each window's panes, a record per window
+=========  ======================================  =============================================
+"""
 
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
+
 import apache_beam as beam
+from apache_beam.transforms import trigger
+from apache_beam.utils.timestamp import Duration
 
 from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
+from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
 from transforms.deduplicate import Deduplicate, ResolveCanonicals
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.fetch_pages import FetchPages
+from transforms.near_duplicates import within_window
 from transforms.parse_feeds import ParseFeeds
+from transforms.poll_ticks import PollTicks
 from transforms.read_feed_list import ReadFeedList
 from transforms.state import ReadState, SeenUrlsOf, WriteState
 from transforms.tag_entities import SpacyModelHandler, TagEntities
 from transforms.warc import ReadWarc
+from transforms.window_records import RecordWindows
 from transforms.write_dataset import WriteDataset
+
+TABLES = ("articles", "duplicates", "failures")
+
+
+class StreamEnds(NamedTuple):
+    """What makes the graph a stream: its source, its keyed memory and its sink's trigger.
+
+    Args:
+        poll_interval: seconds between two polls of every feed.
+        window: seconds of event time per output window.
+        max_polls: polls before the stream ends by itself (None: until drained).
+        stop_marker: the path whose existence drains the stream.
+        seen_retention_days: how long a URL the stream ingested stays in keyed state.
+        early_delay: seconds after a pane's first element at which its rows are written
+            even if the watermark has not passed the window's end.
+        allowed_lateness: seconds after the window's end during which late rows are still
+            written (each in a pane of its own); later ones are dropped by Beam and counted.
+    """
+
+    poll_interval: float
+    window: float
+    max_polls: Optional[int]
+    stop_marker: Optional[str]
+    seen_retention_days: float = 90.0
+    early_delay: Optional[float] = None
+    allowed_lateness: float = 3600.0
+
+    def memory(self) -> KeyedMemory:
+        return KeyedMemory(self.window, self.seen_retention_days)
+
+    def sink_windows(self) -> beam.WindowInto:
+        # Rows appear when the watermark passes the window's end, or `early_delay` seconds
+        # after a pane's first row if the watermark lags; each late row gets a pane of its own.
+        return beam.WindowInto(
+            self.memory().windows(),
+            trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(int(self.early_delay or self.window)),
+                                           late=trigger.AfterCount(1)),
+            accumulation_mode=trigger.AccumulationMode.DISCARDING,
+            allowed_lateness=Duration(seconds=int(self.allowed_lateness)),
+        )
 
 
 def fetch_config(opts: NewsOptions) -> FetchConfig:
@@ -36,23 +98,33 @@ def fetch_config(opts: NewsOptions) -> FetchConfig:
     )
 
 
-def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> tuple[dict, tuple]:
+def _state_writer(opts: NewsOptions, run_id: str, stream: Optional[StreamEnds]):
+    return lambda table: WriteState(opts.output, run_id, table, staged=stream is None)
+
+
+def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[StreamEnds]):
     """Feed list -> feeds (conditional GET) -> items -> pages (not seen before, fetched politely)."""
     cfg = fetch_config(opts)
+    memory = stream.memory() if stream else None
     warc = (opts.warc_output, run_id) if opts.warc_output else None
     validators = p | "ReadFeedState" >> ReadState(opts.output, "state_feeds")
     seen = p | "ReadSeenUrls" >> ReadState(opts.output, "state_seen")
-    feed_list = p | "ReadFeedList" >> ReadFeedList(opts.feeds)
-    fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators, warc=warc)
+    if stream is None:
+        start = p
+    else:
+        start = (p | "PollTicks" >> PollTicks(stream.poll_interval, stream.max_polls, stream.stop_marker)
+                 | "IntoWindows" >> beam.WindowInto(memory.windows()))
+    feed_list = start | "ReadFeedList" >> ReadFeedList(opts.feeds)
+    fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators, warc=warc, memory=memory)
     parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
-    pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch, warc=warc)
-    fetched["validators"] | "WriteFeedState" >> WriteState(opts.output, run_id, "state_feeds")
-    return pages, (feed_list.failed, fetched["failed"], parsed.failed)
+    pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch, warc=warc, memory=memory)
+    fetched["validators"] | "WriteFeedState" >> _state_writer(opts, run_id, stream)("state_feeds")
+    return pages, parsed.items, (feed_list.failed, fetched["failed"], parsed.failed)
 
 
-def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
+def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[StreamEnds] = None):
     """Wires feeds -> items -> pages (or WARC -> pages) -> articles -> dedup -> entities ->
-    dataset + state.
+    dataset + state; a stream when ``stream`` is given.
 
     Returns the PCollection of ``(table, path, rows)`` files written.
     """
@@ -60,15 +132,18 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
         archived = p | "ReadWarc" >> ReadWarc(opts.warc_input)
         pages = {"pages": archived.pages, "failed": archived.failed,
                  "duplicates": p | "NoUrlRepeats" >> beam.Create([]).with_output_types(Duplicate)}
-        front_failures: tuple = ()
+        items, front_failures = None, ()
     else:
-        pages, front_failures = _fetch_from_feeds(p, opts, run_id)
+        pages, items, front_failures = _fetch_from_feeds(p, opts, run_id, stream)
+    memory = stream.memory() if stream else None
     extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words, opts.index_line_ratio)
     near = None if opts.no_near_dedup else DedupConfig(threshold=opts.dedup_threshold,
                                                        window_days=opts.dedup_window_days)
     index = p | "ReadDedupIndex" >> ReadState(opts.output, "state_dedup")
-    deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index)
-    deduped["index"] | "WriteDedupIndex" >> WriteState(opts.output, run_id, "state_dedup")
+    if stream is not None and near is not None:
+        index = index | "SeedWithinWindow" >> beam.Filter(within_window, near.window_days)
+    deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory)
+    deduped["index"] | "WriteDedupIndex" >> _state_writer(opts, run_id, stream)("state_dedup")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars)
     )
@@ -87,10 +162,16 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str) -> beam.PCollection:
     (
         (tagged["articles"], duplicates)
         | "SeenUrlsOf" >> SeenUrlsOf()
-        | "WriteSeenUrls" >> WriteState(opts.output, run_id, "state_seen")
+        | "WriteSeenUrls" >> _state_writer(opts, run_id, stream)("state_seen")
     )
-    return {
-        "articles": tagged["articles"],
-        "duplicates": duplicates,
-        "failures": failures,
-    } | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
+    tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
+    if stream is None:
+        return tables | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
+    written = (
+        {name: tables[name] | f"Trigger{name.capitalize()}" >> stream.sink_windows() for name in TABLES}
+        | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
+    )
+    {**tables, "items": items, "seen": pages["seen"],
+     "files": written | "FilesPerWindow" >> beam.WindowInto(memory.windows())} | "RecordWindows" >> RecordWindows(
+        opts.output, run_id)
+    return written

@@ -74,3 +74,16 @@ class NewsOptions(PipelineOptions):
                             help="Only exact duplicates (same canonical URL or same text).")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,
                             help="Rows per Parquet file before a partition rolls to a new file.")
+        # Streaming (`newsbeam stream`); a batch run ignores them.
+        parser.add_argument("--poll_interval", type=float, default=300.0,
+                            help="Stream: seconds between two polls of every feed.")
+        parser.add_argument("--window", type=float, default=60.0,
+                            help="Stream: seconds of event time per output window.")
+        parser.add_argument("--max_polls", type=int, default=None,
+                            help="Stream: end by itself after this many polls (default: run until stopped).")
+        parser.add_argument("--early_delay", type=float, default=None,
+                            help="Stream: write a window's rows this many seconds after its first row even "
+                                 "if the watermark lags (default: --window).")
+        parser.add_argument("--seen_retention_days", type=float, default=90.0,
+                            help="Stream: days a URL the stream ingested stays in keyed state (a URL still "
+                                 "listed after that is fetched again).")

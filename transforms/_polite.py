@@ -248,8 +248,11 @@ class _PoliteFetchFn(beam.DoFn):
         self._client = self._shared.acquire(lambda: PoliteClient(self._cfg), tag=repr(self._cfg))
 
     def process(self, batch: list[tuple[str, Iterable[Any]]]) -> Iterator[Any]:
-        elements = [element for _, group in batch for element in group]
         self._hosts.inc(len(batch))
+        yield from self.fetch([element for _, group in batch for element in group])
+
+    def fetch(self, elements: list[Any]) -> Iterator[Any]:
+        """Fetches the elements' requests politely; yields what ``handle`` makes of each."""
         requests = []
         for index, element in enumerate(elements):
             req = self._to_request(element)

@@ -11,6 +11,11 @@ Two exact rules, each a ``GroupByKey`` and a pick of one canonical per group:
    headline, a dateline, a cut ending) by MinHash-LSH, within this run and against the
    index of earlier runs (``transforms.near_duplicates``; method ``near_text``).
 
+In a stream (``memory`` given) the three steps run within each window, and the kept
+articles are then matched against earlier windows' articles kept in keyed state
+(``transforms.keyed_index``; methods ``near_text``, or ``url`` for the same article
+fetched again under another item URL); ``index`` then only seeds that state.
+
 Canonical rule (deterministic, shared by all three steps): earliest ``published``
 (undated last), then the longest text, then the smallest ``article_id``, then the
 smallest URL; except that an article of an earlier run stays canonical.
@@ -24,8 +29,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.elements import Article, DedupEntry, Duplicate
+from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
-from transforms.near_duplicates import FindNearDuplicates
+from transforms.keyed_index import MatchKeyedIndex
+from transforms.near_duplicates import FindNearDuplicates, entry_of
 
 __all__ = ["Deduplicate", "ResolveCanonicals", "canonical_order"]
 
@@ -110,12 +117,16 @@ class Deduplicate(beam.PTransform):
     Args:
         near: near-duplicate parameters; None skips that step.
         index: DedupEntry rows of earlier runs (may be None).
+        memory: for a stream, match each window against earlier windows in keyed state
+            (``index`` then seeds it); None for a batch run.
     """
 
-    def __init__(self, near: Optional[DedupConfig] = DEFAULT_NEAR, index=None):
+    def __init__(self, near: Optional[DedupConfig] = DEFAULT_NEAR, index=None,
+                 memory: Optional[KeyedMemory] = None):
         super().__init__()
         self._near = near
         self._index = index
+        self._memory = memory
 
     def expand(self, articles):
         by_url = articles | "ByCanonicalUrl" >> _KeepOnePerKey(lambda a: a.article_id, "url")
@@ -124,13 +135,24 @@ class Deduplicate(beam.PTransform):
         )
         dups = [by_url.duplicates, by_text.duplicates]
         kept = by_text.articles
-        if self._near is not None:
+        if self._near is not None and self._memory is not None:
+            near = kept | "ByNearText" >> FindNearDuplicates(self._near, None)
+            earlier = (
+                near["articles"]
+                | "SignKept" >> beam.Map(lambda a, cfg: (a, entry_of(a, cfg)), self._near)
+                | "AgainstEarlierWindows" >> MatchKeyedIndex(self._near, self._memory, self._index)
+            )
+            kept = earlier["articles"]
+            dups += [near["duplicates"], earlier["duplicates"]]
+            index = earlier["index"]
+        elif self._near is not None:
             near = kept | "ByNearText" >> FindNearDuplicates(self._near, self._index)
             kept = near["articles"]
             dups.append(near["duplicates"])
             index = near["index"]
         else:
-            index = articles.pipeline | "NoIndex" >> beam.Create([]).with_output_types(DedupEntry)
+            # Derived from the input, so it has the input's windowing (batch or stream).
+            index = articles | "NoIndex" >> beam.FlatMap(lambda _: []).with_output_types(DedupEntry)
         duplicates = tuple(dups) | "FlattenDuplicates" >> beam.Flatten()
         return {"articles": kept, "duplicates": duplicates, "index": index}
 

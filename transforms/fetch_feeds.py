@@ -7,6 +7,12 @@ previous run (``OUT/state/feeds/``) go out as If-None-Match / If-Modified-Since,
 ``304 Not Modified`` ends the feed there (counted as ``not_modified``: no parse, no
 work). robots.txt is not consulted for feeds, as feed readers do not: a feed is
 published to be polled.
+
+In a stream (``memory`` given) the validators are keyed state instead: the feeds of one
+host in one window are fetched together by a stateful DoFn keyed by host, which sends
+the validators it holds (seeded from ``OUT/state/feeds/``) and keeps the new ones, so
+every poll is a conditional GET. A feed is fetched when its window closes, and once per
+window: polls closer together than the window are merged (``polls_merged_in_window``).
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from schemas.elements import UNIT_FEED, Failure, FeedSource, FeedValidators, FetchedFeed
 from schemas.timeutil import utc_now_iso
 from transforms._http import FetchConfig
-from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch
+from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
+from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch, _PoliteFetchFn, host_of
 
 __all__ = ["FetchFeeds", "conditional_headers"]
 
@@ -74,6 +83,34 @@ def _handle(pair: tuple[FeedSource, Optional[FeedValidators]], outcome: FetchOut
     yield FetchedFeed(source.url, resp.final_url, resp.body, resp.content_type, resp.status, source)
 
 
+class _PollHostFn(_PoliteFetchFn):
+    """Stream: (host, its feeds of one window) -> the batch outputs; validators in keyed state."""
+
+    KNOWN = ReadModifyWriteStateSpec("validators", PickleCoder())
+
+    def setup(self) -> None:
+        super().setup()
+        self._merged_polls = Metrics.counter(STAGE, "polls_merged_in_window")
+
+    def process(self, keyed: tuple[str, Iterable[FeedSource]], seed: dict,
+                known_state=beam.DoFn.StateParam(KNOWN)) -> Iterator:
+        host, sources = keyed
+        known: dict = known_state.read()
+        if known is None:
+            known = {}
+        self._hosts.inc()
+        # Polls that fell in one window are one poll: each feed is fetched once per window.
+        latest = {s.url: s for s in sources}
+        self._merged_polls.inc(sum(1 for _ in sources) - len(latest))
+        # Seeded lazily: the first poll of a feed takes what OUT/state had for it.
+        pairs = [(s, known.get(url) or seed.get(url)) for url, s in sorted(latest.items())]
+        for out in self.fetch(pairs):
+            if isinstance(out, beam.pvalue.TaggedOutput) and out.tag == VALIDATORS:
+                known[out.value.feed_url] = out.value
+            yield out
+        known_state.write(known)
+
+
 class FetchFeeds(beam.PTransform):
     """Fetches feeds, conditionally.
 
@@ -85,15 +122,21 @@ class FetchFeeds(beam.PTransform):
         cfg: timeouts, size cap, User-Agent, guard, politeness and retries.
         validators: PCollection of FeedValidators from earlier runs (may be empty).
         warc: (directory, run id) to archive responses to, or None.
+        memory: for a stream, keep the validators in keyed state (``validators`` then only
+            seeds it); None for a batch run.
     """
 
-    def __init__(self, cfg: FetchConfig, validators, warc: Optional[tuple[str, str]] = None):
+    def __init__(self, cfg: FetchConfig, validators, warc: Optional[tuple[str, str]] = None,
+                 memory: Optional[KeyedMemory] = None):
         super().__init__()
         self._warc = warc
         self._cfg = cfg._replace(respect_robots=False)
         self._validators = validators
+        self._memory = memory
 
     def expand(self, feeds):
+        if self._memory is not None:
+            return self._expand_keyed(feeds)
         joined = (
             {
                 "feeds": feeds | "KeyFeedsByUrl" >> beam.WithKeys(lambda s: s.url),
@@ -105,3 +148,21 @@ class FetchFeeds(beam.PTransform):
         out = joined | "FetchFeed" >> PoliteFetch(
             self._cfg, STAGE, _to_request, _handle, (FAILED, VALIDATORS), warc=self._warc)
         return {"feeds": out.main, "validators": out[VALIDATORS], "failed": out[FAILED]}
+
+    def _expand_keyed(self, feeds):
+        seed = (
+            self._validators
+            | "SeedByUrl" >> beam.Map(lambda v: (v.feed_url, v))
+            | "LatestSeed" >> beam.CombinePerKey(lambda vs: _latest(vs))
+        )
+        polled = (
+            into_global(
+                feeds
+                | "KeyByHost" >> beam.WithKeys(lambda s: host_of(s.url))
+                | "GroupByHost" >> beam.GroupByKey(), "Poll")
+            | "ConditionalPoll" >> beam.ParDo(
+                _PollHostFn(self._cfg, STAGE, _to_request, _handle, self._warc),
+                beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any).with_outputs(FAILED, VALIDATORS, main="feeds")
+        )
+        return {name: back_into(polled[name], self._memory, name.capitalize())
+                for name in ("feeds", VALIDATORS, FAILED)}

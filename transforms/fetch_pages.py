@@ -13,6 +13,13 @@ The rest are fetched politely (``transforms._polite``): robots.txt per host (dis
 URLs are drops with reason ``robots``), per-host concurrency and delay, retries with
 backoff, Retry-After. A response that is not HTML by its Content-Type or its first bytes
 (PDF, images, archives...) is a drop with reason ``not_html``.
+
+In a stream (``memory`` given) the URLs already taken are keyed state, keyed by canonical
+URL and seeded from ``OUT/state/seen/``: the first poll whose items name a URL takes it
+(fetched once, whatever happens to it), later polls drop it as ``dropped_seen``; a URL
+the stream took expires from that state ``seen_retention_days`` later (event time).
+Items dropped as seen also leave on the ``seen`` output, so a stream's window can
+account for them.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 import apache_beam as beam
+from apache_beam.coders import BooleanCoder
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
 from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage, SeenUrl
 from schemas.timeutil import utc_now_iso
 from transforms._http import FetchConfig
+from transforms._keyed import STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch, RobotsDisallowed
 from transforms._urls import article_id
 
@@ -33,6 +44,7 @@ __all__ = ["FetchPages", "looks_like_html"]
 STAGE = "fetch"
 FAILED = "failed"
 DUPLICATES = "duplicates"
+SEEN = "seen"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 # Magic numbers of formats that must never reach the HTML extractor.
 _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x1f\x8b", b"RIFF",
@@ -65,6 +77,8 @@ class _PickOnePerUrlFn(beam.DoFn):
         self._items.inc(len(items))
         if groups["seen"] and not self._refetch:
             self._seen.inc(len(items))
+            for item in items:
+                yield beam.pvalue.TaggedOutput(SEEN, item)
             return
         first, *rest = items
         yield first
@@ -77,6 +91,32 @@ class _PickOnePerUrlFn(beam.DoFn):
                           similarity=1.0, feed_url=item.feed_url, source=None,
                           title=item.title, published=item.published, fetched_at=None),
             )
+
+
+class _RememberSeenFn(beam.DoFn):
+    """Stream: (canonical URL, its items of one window) -> the same, plus whether an earlier
+    poll (or ``OUT/state/seen``) already took the URL, in the batch join's shape."""
+
+    TAKEN = ReadModifyWriteStateSpec("taken", BooleanCoder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, retention_days: float):
+        self._retention_days = retention_days
+        self._expired = Metrics.counter(STAGE, "seen_expired")
+
+    def process(self, keyed: tuple[str, list], seed: dict, timestamp=beam.DoFn.TimestampParam,
+                taken=beam.DoFn.StateParam(TAKEN), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+        canonical, items = keyed
+        seen_before = bool(taken.read()) or canonical in seed
+        if not taken.read():
+            taken.write(True)
+            expire.set(expiry(timestamp, self._retention_days))
+        yield canonical, {"items": list(items), "seen": [True] if seen_before else []}
+
+    @on_timer(EXPIRE)
+    def forget(self, taken=beam.DoFn.StateParam(TAKEN)):
+        self._expired.inc()
+        taken.clear()
 
 
 def _to_request(item: FeedItem) -> FetchRequest:
@@ -121,35 +161,47 @@ class FetchPages(beam.PTransform):
         seen: PCollection of SeenUrl from earlier runs (may be empty).
         refetch: fetch seen URLs again.
         warc: (directory, run id) to archive responses to, or None.
+        memory: for a stream, keep the URLs taken in keyed state (``seen`` then only seeds
+            it); None for a batch run.
     """
 
     def __init__(self, cfg: FetchConfig, seen=None, refetch: bool = False,
-                 warc: Optional[tuple[str, str]] = None):
+                 warc: Optional[tuple[str, str]] = None, memory: Optional[KeyedMemory] = None):
         super().__init__()
         self._warc = warc
         self._cfg = cfg
         self._seen = seen
         self._refetch = refetch
+        self._memory = memory
 
-    def expand(self, items):
+    def _with_seen(self, items):
+        """(canonical URL, {"items": [...], "seen": [...]}) per canonical URL (and window)."""
         seen = self._seen
         if seen is None:
             seen = items.pipeline | "NoSeenUrls" >> beam.Create([]).with_output_types(SeenUrl)
-        picked = (
-            {
-                "items": items | "KeyByCanonicalUrl" >> beam.WithKeys(lambda item: item.canonical_url),
-                "seen": seen | "KeySeenByUrl" >> beam.WithKeys(lambda s: s.canonical_url),
-            }
-            | "GroupByCanonicalUrl" >> beam.CoGroupByKey()
-            | "PickOnePerUrl" >> beam.ParDo(_PickOnePerUrlFn(self._refetch)).with_outputs(
-                DUPLICATES, main="items")
+        keyed = items | "KeyByCanonicalUrl" >> beam.WithKeys(lambda item: item.canonical_url)
+        if self._memory is None:
+            return (
+                {"items": keyed, "seen": seen | "KeySeenByUrl" >> beam.WithKeys(lambda s: s.canonical_url)}
+                | "GroupByCanonicalUrl" >> beam.CoGroupByKey()
+            )
+        seed = seen | "SeedSeenUrls" >> beam.Map(lambda s: (s.canonical_url, True))
+        remembered = (
+            into_global(keyed | "GroupByCanonicalUrl" >> beam.GroupByKey(), "Seen")
+            | "RememberSeen" >> beam.ParDo(_RememberSeenFn(self._memory.seen_retention_days),
+                                           beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any)
         )
+        return back_into(remembered, self._memory, "Seen")
+
+    def expand(self, items):
+        picked = self._with_seen(items) | "PickOnePerUrl" >> beam.ParDo(
+            _PickOnePerUrlFn(self._refetch)).with_outputs(DUPLICATES, SEEN, main="items")
         fetched = picked.items | "FetchPage" >> PoliteFetch(
             self._cfg, STAGE, _to_request, _handle, (FAILED,), warc=self._warc)
         # Fetching is grouped by host (politeness), so all pages of one host leave one worker;
         # a Reshuffle spreads them again, or fusion would run their extraction, dedup and NER
         # on that one worker too.
         pages = fetched.main | "SpreadPages" >> beam.Reshuffle()
-        return {"pages": pages, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED]}
+        return {"pages": pages, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED], "seen": picked[SEEN]}
 
 

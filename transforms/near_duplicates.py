@@ -44,7 +44,7 @@ from transforms._minhash import (
     signature,
 )
 
-__all__ = ["FindNearDuplicates", "within_window"]
+__all__ = ["FindNearDuplicates", "within_window", "entry_of"]
 
 STAGE = "dedup"
 DUPLICATES = "duplicates"
@@ -58,7 +58,7 @@ def within_window(entry: DedupEntry, window_days: int, now: Optional[dt.datetime
     return indexed is not None and indexed >= now - dt.timedelta(days=window_days)
 
 
-def _entry_of(article: Article, cfg: DedupConfig) -> DedupEntry:
+def entry_of(article: Article, cfg: DedupConfig) -> DedupEntry:
     return DedupEntry(article.article_id, article.published,
                       signature(shingles(article.text, cfg.shingle_size), cfg), utc_now_iso())
 
@@ -195,9 +195,10 @@ class FindNearDuplicates(beam.PTransform):
         cfg = self._cfg
         index = self._index
         if index is None:
-            index = articles.pipeline | "NoIndex" >> beam.Create([]).with_output_types(DedupEntry)
+            # Derived from the input, so it has the input's windowing (batch or stream).
+            index = articles | "NoIndex" >> beam.FlatMap(lambda _: []).with_output_types(DedupEntry)
         current = index | "WithinWindow" >> beam.Filter(within_window, cfg.window_days)
-        signed = articles | "ComputeSignatures" >> beam.Map(lambda a: (a, _entry_of(a, cfg)))
+        signed = articles | "ComputeSignatures" >> beam.Map(lambda a: (a, entry_of(a, cfg)))
         members = (
             (signed | "NewMembers" >> beam.Map(lambda pair: (pair[1], True)),
              current | "OldMembers" >> beam.Map(lambda entry: (entry, False)))
@@ -227,12 +228,12 @@ class FindNearDuplicates(beam.PTransform):
         )
         groups = (
             close
-            | "UnionFind" >> beam.CombineGlobally(ComponentsFn())
+            | "UnionFind" >> beam.CombineGlobally(ComponentsFn()).without_defaults()
             | "CountGroups" >> beam.Map(_count_groups)
         )
         # Groups hold only the articles some candidate pair touched: few, so every worker
         # gets the id -> group map as a side input and the articles are not shuffled for it.
-        group_of = beam.pvalue.AsSingleton(groups)
+        group_of = beam.pvalue.AsSingleton(groups, default_value={})
         routed = signed | "Route" >> beam.FlatMap(_route, group_of).with_outputs("grouped", INDEX, main="alone")
         old_grouped = current | "OldInGroups" >> beam.FlatMap(_old_in_group, group_of)
         grouped = (routed.grouped, old_grouped) | "GroupedMembers" >> beam.Flatten()

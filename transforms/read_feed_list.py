@@ -127,7 +127,9 @@ def parse_feed_list(text: str, fmt: str) -> tuple[list[FeedSource], list[tuple[s
 class _ReadFeedListFn(beam.DoFn):
     FAILED = "failed"
 
-    def __init__(self) -> None:
+    def __init__(self, tolerate_read_errors: bool = False) -> None:
+        self._tolerate = tolerate_read_errors
+        self._unreadable = Metrics.counter(STAGE, "unreadable")
         self._emitted = Metrics.counter(STAGE, "emitted")
         self._rejected = Metrics.counter(STAGE, "rejected")
         self._disabled = Metrics.counter(STAGE, "disabled")
@@ -135,8 +137,18 @@ class _ReadFeedListFn(beam.DoFn):
     def process(self, source: tuple[str, Optional[bytes]]) -> Iterable[FeedSource]:
         path, raw = source
         if raw is None:
-            with FileSystems.open(path) as handle:
-                raw = handle.read()
+            try:
+                with FileSystems.open(path) as handle:
+                    raw = handle.read()
+            except Exception as exc:
+                if not self._tolerate:
+                    raise
+                # A stream keeps polling with the list it had: one row per unreadable poll.
+                self._unreadable.inc()
+                yield beam.pvalue.TaggedOutput(
+                    self.FAILED, Failure.of(STAGE, path, exc, detail=f"feed list unreadable at this poll: {exc}",
+                                            unit=UNIT_FEED))
+                return
         feeds, rejected, disabled = parse_feed_list(
             raw.decode("utf-8", errors="replace"), detect_format(path, raw))
         self._disabled.inc(disabled)
@@ -162,20 +174,27 @@ def _local_bytes(path: str) -> Optional[bytes]:
 class ReadFeedList(beam.PTransform):
     """Reads the feed list at ``path``; outputs ``feeds`` (FeedSource) and ``failed`` (Failure).
 
+    Applied to the pipeline's start, it reads the list once (a batch run). Applied to a
+    PCollection of ticks (``transforms.poll_ticks``), it reads the list again at every
+    tick, so edits take effect at the next poll; a list unreadable at a tick is a failure
+    row for that poll, not the end of the stream.
+
     Args:
         path: a local path or any Beam filesystem URL of a text, OPML or YAML feed list. A
-            local file is read when the pipeline is built, so remote workers (Dataflow,
-            Flink, Spark) need no copy of it; a URL (gs://, s3://) is read by a worker.
+            local file is read when the pipeline is built for a batch run, so remote workers
+            (Dataflow, Flink, Spark) need no copy of it; a URL (gs://, s3://), or any path in
+            a stream, is read by a worker.
     """
 
     def __init__(self, path: str):
         super().__init__()
         self._path = path
 
-    def expand(self, pbegin):
-        return (
-            pbegin
-            | "FeedListPath" >> beam.Create([(self._path, _local_bytes(self._path))])
-            | "ParseFeedList"
-            >> beam.ParDo(_ReadFeedListFn()).with_outputs(_ReadFeedListFn.FAILED, main="feeds")
-        )
+    def expand(self, start):
+        if isinstance(start, beam.pvalue.PBegin):
+            paths = start | "FeedListPath" >> beam.Create([(self._path, _local_bytes(self._path))])
+            read = _ReadFeedListFn()
+        else:
+            paths = start | "FeedListPathAtTick" >> beam.Map(lambda _tick, path: (path, None), self._path)
+            read = _ReadFeedListFn(tolerate_read_errors=True)
+        return paths | "ParseFeedList" >> beam.ParDo(read).with_outputs(_ReadFeedListFn.FAILED, main="feeds")

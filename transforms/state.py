@@ -96,17 +96,21 @@ class SeenUrlsOf(beam.PTransform):
 
 
 class WriteState(beam.PTransform):
-    """Stages this run's rows of ``table`` for ``commit_state``."""
+    """Stages this run's rows of ``table`` for ``commit_state``; or, for a stream
+    (``staged=False``), writes each window's rows straight into ``OUT/state/`` as the
+    window closes, so a batch run or a restarted stream sees them."""
 
-    def __init__(self, root: str, run_id: str, table: str):
+    def __init__(self, root: str, run_id: str, table: str, staged: bool = True):
         super().__init__()
         self._root = root
         self._run_id = run_id
         self._table = table
+        self._staged = staged
 
     def expand(self, rows):
-        staging = join(temp_dir(self._root, self._run_id), STATE_DIR)
-        return rows | "WriteStateTable" >> WriteTable(staging, self._run_id, self._table)
+        target = join(temp_dir(self._root, self._run_id), STATE_DIR) if self._staged else \
+            join(self._root, STATE_DIR)
+        return rows | "WriteStateTable" >> WriteTable(target, self._run_id, self._table)
 
 
 def commit_state(root: str, run_id: str) -> list[str]:

@@ -275,6 +275,8 @@ class TagEntities(beam.PTransform):
             _UntaggedFn.FAILED, main="articles"
         )
         merged = (ok, untagged.articles) | "MergeTagged" >> beam.Flatten()
-        decided = merged | "ResolveNamesOfRun" >> beam.CombineGlobally(_PersonNamesFn())
-        keyed = merged | "KeyAcrossArticles" >> beam.Map(_resolve_keys, beam.pvalue.AsSingleton(decided))
+        # Per window in a stream: keys are decided across the articles of one window.
+        decided = merged | "ResolveNamesOfRun" >> beam.CombineGlobally(_PersonNamesFn()).without_defaults()
+        keyed = merged | "KeyAcrossArticles" >> beam.Map(
+            _resolve_keys, beam.pvalue.AsSingleton(decided, default_value=resolution(())))
         return {"articles": keyed, "failed": untagged.failed}

@@ -7,23 +7,27 @@ derived from the articles, so ``GROUP BY key`` needs no UNNEST); for each table,
 with the explicit schema from ``schemas.tables``. Rows are grouped by partition and
 streamed into row groups, a new file every ``max_rows_per_file`` rows. Files appear
 atomically (temporary file + rename) and carry the run id, so a second run adds files.
-Emits one ``(table, path, rows)`` tuple per file written.
+In a stream each window's panes are written the same way, named
+``<stream_id>-<window start>-p<pane>-<seq>.parquet`` (a retried bundle rewrites the same
+name). Emits one ``(table, path, rows)`` tuple per file written.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
 
 from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
 from transforms._files import join, write_atomically
 
-__all__ = ["WriteDataset", "WriteTable", "entity_rows"]
+__all__ = ["WriteDataset", "WriteTable", "entity_rows", "file_prefix"]
 
 STAGE = "write"
 ROW_GROUP = 10_000
@@ -38,23 +42,25 @@ class _WritePartitionFn(beam.DoFn):
         self._rows = Metrics.counter(STAGE, f"{spec.name}_rows")
         self._files = Metrics.counter(STAGE, f"{spec.name}_files")
 
-    def process(self, keyed: tuple[str, Iterable[Any]]) -> Iterator[tuple[str, str, int]]:
+    def process(self, keyed: tuple[str, Iterable[Any]], win=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam) -> Iterator[tuple[str, str, int]]:
         partition, rows = keyed
         directory = join(self._root, self._spec.directory)
         if self._spec.partition_column:
             directory = join(directory, f"{self._spec.partition_column}={partition}")
+        prefix = file_prefix(self._run_id, win, pane)
         batch: list[Any] = []
         seq = 0
         for row in rows:
             batch.append(row)
             if len(batch) >= self._max_rows:
-                yield self._write(directory, seq, batch)
+                yield self._write(directory, prefix, seq, batch)
                 seq, batch = seq + 1, []
         if batch:
-            yield self._write(directory, seq, batch)
+            yield self._write(directory, prefix, seq, batch)
 
-    def _write(self, directory: str, seq: int, rows: list[Any]) -> tuple[str, str, int]:
-        path = join(directory, f"{self._run_id}-{seq:05d}.parquet")
+    def _write(self, directory: str, prefix: str, seq: int, rows: list[Any]) -> tuple[str, str, int]:
+        path = join(directory, f"{prefix}-{seq:05d}.parquet")
         schema = self._spec.schema
 
         def write(handle):
@@ -69,6 +75,14 @@ class _WritePartitionFn(beam.DoFn):
             for (unit, severity), n in Counter((row.unit, row.severity) for row in rows).items():
                 Metrics.counter(STAGE, f"failures_{unit}_{severity}").inc(n)
         return (self._spec.name, path, len(rows))
+
+
+def file_prefix(run_id: str, win: Any, pane: Any) -> str:
+    """``run_id`` for a batch run; ``run_id-<window start>-p<pane index>`` for a stream's window."""
+    if isinstance(win, GlobalWindow):
+        return run_id
+    start = dt.datetime.fromtimestamp(win.start.micros / 1e6, dt.timezone.utc)
+    return f"{run_id}-{start:%Y%m%dT%H%M%S}-p{pane.index}"
 
 
 def entity_rows(article: Article) -> list[EntityRow]:
