@@ -84,3 +84,64 @@ class LoopbackSite:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class GrowingFeedSite(LoopbackSite):
+    """A LoopbackSite with one live RSS feed at ``feed_path`` that gains an item, linking to
+    the next of ``item_paths`` (served from ``root``, or a 404 if absent), every time
+    ``publish()`` is called or every ``interval`` seconds after ``start_publishing()``.
+    ``appeared[url]`` is when each item entered the feed (for the streaming benchmark).
+    """
+
+    def __init__(self, root: Path | str, item_paths: list[str], feed_path: str = "/live/rss.xml"):
+        super().__init__(root)
+        self.item_paths = list(item_paths)
+        self.feed_path = feed_path
+        self.appeared: dict[str, float] = {}
+        self._published: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def feed_url(self) -> str:
+        return self.url(self.feed_path)
+
+    def publish(self) -> bool:
+        """Adds the next item; False when every item is out."""
+        import time
+
+        with self._lock:
+            if len(self._published) == len(self.item_paths):
+                return False
+            path = self.item_paths[len(self._published)]
+            self._published.append(path)
+            self.appeared[self.url(path)] = time.time()
+            return True
+
+    def start_publishing(self, interval: float) -> threading.Thread:
+        def loop():
+            while self.publish() and not self._stop.wait(interval):
+                pass
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
+
+    def render(self, path: str) -> tuple[bytes | None, str]:
+        if path != self.feed_path:
+            return super().render(path)
+        import email.utils
+
+        with self._lock:
+            published = list(self._published)
+        items = "".join(
+            f"<item><title>Item {i}</title><link>{self.url(p)}</link><guid>{self.url(p)}</guid>"
+            f"<pubDate>{email.utils.formatdate(self.appeared[self.url(p)], usegmt=True)}</pubDate></item>"
+            for i, p in enumerate(published))
+        body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Live</title>'
+                f"<link>{self.base}/live/</link><description>live feed</description>{items}</channel></rss>")
+        return body.encode(), "application/rss+xml; charset=utf-8"
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        super().__exit__(*exc)

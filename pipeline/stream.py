@@ -76,9 +76,9 @@ def prism_job_server(binary: str, log_path: Optional[str] = None, timeout: float
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"prism did not start (exit {process.poll()}); see {log_path}")
+                    raise RuntimeError(f"prism did not start (exit {process.poll()}); see {log_path}") from exc
                 time.sleep(0.1)
         yield f"localhost:{port}"
     finally:

@@ -162,7 +162,8 @@ class FetchFeeds(beam.PTransform):
                 | "GroupByHost" >> beam.GroupByKey(), "Poll")
             | "ConditionalPoll" >> beam.ParDo(
                 _PollHostFn(self._cfg, STAGE, _to_request, _handle, self._warc),
-                beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any).with_outputs(FAILED, VALIDATORS, main="feeds")
+                beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any).with_outputs(
+                FAILED, VALIDATORS, main="feeds")
         )
         return {name: back_into(polled[name], self._memory, name.capitalize())
                 for name in ("feeds", VALIDATORS, FAILED)}

@@ -188,8 +188,9 @@ class FetchPages(beam.PTransform):
         seed = seen | "SeedSeenUrls" >> beam.Map(lambda s: (s.canonical_url, True))
         remembered = (
             into_global(keyed | "GroupByCanonicalUrl" >> beam.GroupByKey(), "Seen")
-            | "RememberSeen" >> beam.ParDo(_RememberSeenFn(self._memory.seen_retention_days),
-                                           beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any)
+            | "RememberSeen" >> beam.ParDo(
+                _RememberSeenFn(self._memory.seen_retention_days), beam.pvalue.AsDict(seed)
+            ).with_input_types(STR_KEYED, seed=beam.typehints.Any)
         )
         return back_into(remembered, self._memory, "Seen")
 

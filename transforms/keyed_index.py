@@ -31,8 +31,7 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas.elements import Article, DedupEntry, Duplicate
-from schemas.timeutil import parse_iso
+from schemas.elements import DedupEntry
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._minhash import DedupConfig, band_keys, estimated_similarity
 
@@ -156,26 +155,25 @@ class MatchKeyedIndex(beam.PTransform):
 
     def expand(self, signed):
         cfg, memory = self._cfg, self._memory
-        seed_bands = self._seed | "SeedBands" >> beam.FlatMap(_seed_bands, cfg)
-        seed_entries = self._seed | "SeedEntries" >> beam.Map(lambda e: (e.article_id, e))
+        any_seed = beam.typehints.Any
+        seed_bands = beam.pvalue.AsMultiMap(self._seed | "SeedBands" >> beam.FlatMap(_seed_bands, cfg))
+        seed_entries = beam.pvalue.AsDict(self._seed | "SeedEntries" >> beam.Map(lambda e: (e.article_id, e)))
         stamped = signed | "WithWindowNo" >> beam.Map(
             lambda pair, ts=beam.DoFn.TimestampParam: (pair[0], pair[1], _window_of(ts, memory)))
         # Each band lookup carries the new article's entry, so a candidate reaches the older
         # article's key with both signatures and no join is needed.
-        candidates = (
-            into_global(stamped | "ByBand" >> beam.FlatMap(
-                lambda t: [(band, (t[1], t[2])) for band in band_keys(t[1].signature, cfg)]).with_output_types(STR_KEYED), "Bands")
-            | "LookUpBands" >> beam.ParDo(_LookUpBandsFn(cfg.window_days), beam.pvalue.AsMultiMap(seed_bands)).with_input_types(
-                STR_KEYED, seed=beam.typehints.Any).with_output_types(STR_KEYED)
-        )
-        registrations = into_global(
-            signed | "Register" >> beam.Map(lambda pair: (pair[1].article_id, ("register", None, pair[1]))).with_output_types(STR_KEYED),
-            "Registrations")
+        by_band = stamped | "ByBand" >> beam.FlatMap(
+            lambda t: [(band, (t[1], t[2])) for band in band_keys(t[1].signature, cfg)]).with_output_types(STR_KEYED)
+        candidates = into_global(by_band, "Bands") | "LookUpBands" >> beam.ParDo(
+            _LookUpBandsFn(cfg.window_days), seed_bands).with_input_types(STR_KEYED, seed=any_seed
+                                                                         ).with_output_types(STR_KEYED)
+        registrations = signed | "Register" >> beam.Map(
+            lambda pair: (pair[1].article_id, ("register", None, pair[1]))).with_output_types(STR_KEYED)
         matches = (
-            (registrations, candidates)
+            (into_global(registrations, "Registrations"), candidates)
             | "RegistrationsAndCandidates" >> beam.Flatten()
-            | "VerifyCandidates" >> beam.ParDo(_VerifyCandidatesFn(cfg), beam.pvalue.AsDict(seed_entries)).with_input_types(
-                STR_KEYED, seed=beam.typehints.Any)
+            | "VerifyCandidates" >> beam.ParDo(_VerifyCandidatesFn(cfg), seed_entries).with_input_types(
+                STR_KEYED, seed=any_seed)
         )
         decided = (
             {"article": stamped | "ArticleById" >> beam.Map(lambda t: (t[0].article_id, (t[0], t[1]))),

@@ -54,6 +54,9 @@ def _stop_requested(marker: Optional[str]) -> bool:
         return False
 
 
+_TICKS = _TickRange()
+
+
 class _PollTicksFn(beam.DoFn):
     def __init__(self, stop_marker: Optional[str]):
         self._stop_marker = stop_marker
@@ -63,7 +66,7 @@ class _PollTicksFn(beam.DoFn):
     def process(
         self,
         element: tuple[float, int, float],
-        tracker=beam.DoFn.RestrictionParam(_TickRange()),
+        tracker=beam.DoFn.RestrictionParam(_TICKS),
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
     ) -> Iterator[TimestampedValue]:
         start, _, interval = element

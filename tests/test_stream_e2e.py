@@ -1,0 +1,152 @@
+"""End to end on Prism: `newsbeam stream` against a loopback feed that gains items while the
+stream runs, drained by SIGTERM, then a batch run over the same OUT."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, RUNNER, SAMPLES
+
+from pipeline.cli import run
+from pipeline.loopback import GrowingFeedSite
+from pipeline.stream import find_prism
+
+pytestmark = pytest.mark.e2e
+
+IRANPRESS = "iranpress/2020/01/07/shamkhani-khamis-meeting.html"
+OBSERVER = "observer/news/syrian-delegation-tehran.html"
+TRAM = "iranpress/2020/01/08/tram-line-approved.html"
+SNOW = "observer/news/snow-closes-roads.html"
+EDITED = "wire/stories/2020-01-08-syrian-pm-in-tehran.html"  # a near-copy, with its own headline
+REPOST = "wire/stories/2020-01-07-syria-iran-talks.html"  # a verbatim re-post
+DEAD = "iranpress/2020/01/08/markets-close-higher.html"  # 404
+ITEMS = [IRANPRESS, OBSERVER, TRAM, SNOW, EDITED, DEAD, REPOST]
+TABLES = ("articles", "duplicates", "failures")
+
+
+def _visible_files(out: Path) -> list[Path]:
+    return sorted(p for table in TABLES if (out / table).exists() for p in (out / table).rglob("*.parquet"))
+
+
+def _ended(out: Path) -> dict[str, list[str]]:
+    """item URL -> the tables it ended in (failures: item rows of the fetch/extract stages)."""
+    ended: dict[str, list[str]] = {}
+    con = duckdb.connect()
+    for table in TABLES:
+        files = [str(p) for p in _visible_files(out) if p.is_relative_to(out / table)]
+        if not files:
+            continue
+        where = " WHERE unit = 'item'" if table == "failures" else ""
+        for (url,) in con.execute(f"SELECT url FROM read_parquet(?, hive_partitioning=true){where}",
+                                  [files]).fetchall():
+            ended.setdefault(url, []).append(table)
+    return ended
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory):
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    work = tmp_path_factory.mktemp("stream")
+    out = work / "out"
+    with GrowingFeedSite(SAMPLES / "site", ITEMS) as site:
+        feeds = work / "feeds.txt"
+        feeds.write_text(site.feed_url + "\n")
+        site.publish()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
+             "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
+             "--run_id=live"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        site.start_publishing(1.5)
+        urls = {site.url(p) for p in ITEMS}
+        unreadable: list[str] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            # A reader polling the output never finds a file it cannot read.
+            for path in _visible_files(out):
+                try:
+                    pq.read_metadata(path)
+                except Exception as exc:  # noqa: BLE001 (any read error is the finding)
+                    unreadable.append(f"{path}: {exc}")
+            if urls <= set(_ended(out)):
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+        # A batch run afterwards, on a second URL of the same feed (so no stored ETag makes it
+        # a 304): every item is listed again, and no page the stream ingested may be fetched.
+        site.requests.clear()
+        batch_feeds = work / "batch-feeds.txt"
+        batch_feeds.write_text(site.feed_url + "?batch=1\n")
+        batch = run([f"--feeds={batch_feeds}", f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts",
+                     "--per_host_delay=0.05", "--run_id=batch-after"])
+        batch_requests = list(site.requests)
+    return {"out": out, "rc": proc.returncode, "stdout": stdout, "stderr": stderr, "site": site,
+            "unreadable": unreadable, "batch": batch, "batch_requests": batch_requests}
+
+
+def test_sigterm_drains_with_exit_zero(streamed):
+    assert streamed["rc"] == 0, streamed["stderr"][-3000:]
+    assert "draining" in streamed["stderr"]
+    assert "(drained)" in streamed["stdout"] and "balanced" in streamed["stdout"]
+    manifest = json.loads((streamed["out"] / "runs" / "live.json").read_text())
+    assert manifest["state"] == "DONE" and manifest["kind"] == "stream" and manifest["drained"]
+
+
+def test_every_item_ends_exactly_once(streamed):
+    site = streamed["site"]
+    ended = _ended(streamed["out"])
+    stream_rows = {u: t for u, t in ended.items() if u in {site.url(p) for p in ITEMS}}
+    assert stream_rows == {
+        site.url(IRANPRESS): ["articles"], site.url(OBSERVER): ["articles"], site.url(TRAM): ["articles"],
+        site.url(SNOW): ["articles"], site.url(EDITED): ["duplicates"], site.url(REPOST): ["duplicates"],
+        # The dead link: once from the stream, once more from the batch run (failures are retried).
+        site.url(DEAD): ["failures", "failures"],
+    }
+
+
+def test_copies_point_to_the_earlier_article(streamed):
+    out, site = streamed["out"], streamed["site"]
+    con = duckdb.connect()
+    ids = dict(con.execute("SELECT url, article_id FROM read_parquet(?, hive_partitioning=true)",
+                           [str(out / "articles" / "**" / "*.parquet")]).fetchall())
+    assert len(ids) == len(set(ids.values())) == 4
+    dups = {u: (c, m) for u, c, m in con.execute(
+        "SELECT url, canonical_article_id, method FROM read_parquet(?, hive_partitioning=true)",
+        [str(out / "duplicates" / "**" / "*.parquet")]).fetchall()}
+    # Both wire copies were published after the reports they copy, in later windows.
+    assert dups[site.url(EDITED)][1] == "near_text"
+    assert dups[site.url(EDITED)][0] in ids.values()
+    assert dups[site.url(REPOST)][0] in ids.values()
+
+
+def test_no_partial_file_was_ever_visible(streamed):
+    out = streamed["out"]
+    assert streamed["unreadable"] == []
+    assert not (out / "_temporary").exists()
+    assert [p for p in out.rglob("*.tmp")] == []
+
+
+def test_each_window_balances(streamed):
+    records = [json.loads(p.read_text()) for p in (streamed["out"] / "runs").glob("live-*.json")]
+    assert records, "no window record"
+    assert all(r["conservation"]["balanced"] for r in records), [r["conservation"] for r in records]
+    assert sum(r["counts"].get("articles", 0) for r in records) == 4
+
+
+def test_batch_after_the_stream_fetches_no_ingested_page(streamed):
+    site = streamed["site"]
+    fetched = {site.url(p.split("?")[0]) for p in streamed["batch_requests"]}
+    ingested = {site.url(p) for p in ITEMS if p != DEAD}
+    assert fetched & ingested == set()
+    balance = streamed["batch"].manifest["conservation"]
+    assert balance["balanced"] and balance["articles"] == 0 and balance["items_in"] == len(ITEMS)
