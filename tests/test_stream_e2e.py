@@ -100,6 +100,9 @@ def test_sigterm_drains_with_exit_zero(streamed):
     assert "(drained)" in streamed["stdout"] and "balanced" in streamed["stdout"]
     manifest = json.loads((streamed["out"] / "runs" / "live.json").read_text())
     assert manifest["state"] == "DONE" and manifest["kind"] == "stream" and manifest["drained"]
+    # Every poll after the first is a conditional GET: polls between two new items get a 304.
+    assert manifest["stages"]["feed_fetch"]["not_modified"] >= 1
+    assert manifest["stages"]["poll"]["ticks"] >= 3
 
 
 def test_every_item_ends_exactly_once(streamed):

@@ -17,7 +17,7 @@ window: polls closer together than the window are merged (``polls_merged_in_wind
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -92,18 +92,19 @@ class _PollHostFn(_PoliteFetchFn):
         super().setup()
         self._merged_polls = Metrics.counter(STAGE, "polls_merged_in_window")
 
-    def process(self, keyed: tuple[str, Iterable[FeedSource]], seed: dict,
-                known_state=beam.DoFn.StateParam(KNOWN)) -> Iterator:
-        host, sources = keyed
-        known: dict = known_state.read()
-        if known is None:
-            known = {}
+    def process(self, keyed: tuple[str, tuple[str, Any]], known_state=beam.DoFn.StateParam(KNOWN)) -> Iterator:
+        _, (kind, value) = keyed
+        known: dict = known_state.read() or {}
+        if kind == "seed":  # from OUT/state; a poll of this stream may already know better
+            if value.feed_url not in known or known[value.feed_url].checked_at < value.checked_at:
+                known[value.feed_url] = value
+                known_state.write(known)
+            return
         self._hosts.inc()
         # Polls that fell in one window are one poll: each feed is fetched once per window.
-        latest = {s.url: s for s in sources}
-        self._merged_polls.inc(sum(1 for _ in sources) - len(latest))
-        # Seeded lazily: the first poll of a feed takes what OUT/state had for it.
-        pairs = [(s, known.get(url) or seed.get(url)) for url, s in sorted(latest.items())]
+        latest = {s.url: s for s in value}
+        self._merged_polls.inc(len(value) - len(latest))
+        pairs = [(s, known.get(url)) for url, s in sorted(latest.items())]
         for out in self.fetch(pairs):
             if isinstance(out, beam.pvalue.TaggedOutput) and out.tag == VALIDATORS:
                 known[out.value.feed_url] = out.value
@@ -150,20 +151,20 @@ class FetchFeeds(beam.PTransform):
         return {"feeds": out.main, "validators": out[VALIDATORS], "failed": out[FAILED]}
 
     def _expand_keyed(self, feeds):
-        seed = (
-            self._validators
-            | "SeedByUrl" >> beam.Map(lambda v: (v.feed_url, v))
-            | "LatestSeed" >> beam.CombinePerKey(lambda vs: _latest(vs))
+        # Seeds enter as elements (not a side input: see transforms.keyed_index).
+        seeds = self._validators | "SeedByHost" >> beam.Map(lambda v: (host_of(v.feed_url), ("seed", v)))
+        polls = (
+            feeds
+            | "KeyByHost" >> beam.WithKeys(lambda s: host_of(s.url))
+            | "GroupByHost" >> beam.GroupByKey()
+            | "AsPoll" >> beam.MapTuple(lambda host, sources: (host, ("poll", list(sources))))
         )
         polled = (
-            into_global(
-                feeds
-                | "KeyByHost" >> beam.WithKeys(lambda s: host_of(s.url))
-                | "GroupByHost" >> beam.GroupByKey(), "Poll")
+            (into_global(polls, "Poll"), seeds)
+            | "SeedsAndPolls" >> beam.Flatten()
             | "ConditionalPoll" >> beam.ParDo(
-                _PollHostFn(self._cfg, STAGE, _to_request, _handle, self._warc),
-                beam.pvalue.AsDict(seed)).with_input_types(STR_KEYED, seed=beam.typehints.Any).with_outputs(
-                FAILED, VALIDATORS, main="feeds")
+                _PollHostFn(self._cfg, STAGE, _to_request, _handle, self._warc)).with_input_types(
+                STR_KEYED).with_outputs(FAILED, VALIDATORS, main="feeds")
         )
         return {name: back_into(polled[name], self._memory, name.capitalize())
                 for name in ("feeds", VALIDATORS, FAILED)}

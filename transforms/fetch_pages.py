@@ -27,10 +27,12 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 import apache_beam as beam
-from apache_beam.coders import BooleanCoder
+from apache_beam.coders import BooleanCoder, PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage, SeenUrl
 from schemas.timeutil import utc_now_iso
@@ -94,24 +96,51 @@ class _PickOnePerUrlFn(beam.DoFn):
 
 
 class _RememberSeenFn(beam.DoFn):
-    """Stream: (canonical URL, its items of one window) -> the same, plus whether an earlier
-    poll (or ``OUT/state/seen``) already took the URL, in the batch join's shape."""
+    """Stream: (canonical URL, ("seed", None) | ("items", its items of one window)) -> the items,
+    plus whether an earlier poll (or ``OUT/state/seen``) already took the URL, in the batch
+    join's shape.
+
+    A window's items wait (an event-time timer at their timestamp) until the watermark
+    passes them: by then every seed row has arrived, whatever order the runner delivers
+    seeds and items in, and earlier windows were decided first.
+    """
 
     TAKEN = ReadModifyWriteStateSpec("taken", BooleanCoder())
+    WAITING = BagStateSpec("waiting", PickleCoder())
+    DECIDE_AT = ReadModifyWriteStateSpec("decide_at", PickleCoder())
+    DECIDE = TimerSpec("decide", TimeDomain.WATERMARK)
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, retention_days: float):
         self._retention_days = retention_days
         self._expired = Metrics.counter(STAGE, "seen_expired")
 
-    def process(self, keyed: tuple[str, list], seed: dict, timestamp=beam.DoFn.TimestampParam,
-                taken=beam.DoFn.StateParam(TAKEN), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
-        canonical, items = keyed
-        seen_before = bool(taken.read()) or canonical in seed
-        if not taken.read():
+    def process(self, keyed: tuple[str, tuple[str, Optional[list]]], timestamp=beam.DoFn.TimestampParam,
+                taken=beam.DoFn.StateParam(TAKEN), waiting=beam.DoFn.StateParam(WAITING),
+                decide_at=beam.DoFn.StateParam(DECIDE_AT), decide=beam.DoFn.TimerParam(DECIDE)) -> None:
+        _, (kind, items) = keyed
+        if kind == "seed":
             taken.write(True)
-            expire.set(expiry(timestamp, self._retention_days))
-        yield canonical, {"items": list(items), "seen": [True] if seen_before else []}
+            return
+        waiting.add((timestamp.micros, list(items)))
+        current = decide_at.read()
+        if current is None or timestamp < current:  # the earliest waiting window decides first
+            decide_at.write(timestamp)
+            decide.set(timestamp)
+
+    @on_timer(DECIDE)
+    def decide(self, key=beam.DoFn.KeyParam, taken=beam.DoFn.StateParam(TAKEN),
+               waiting=beam.DoFn.StateParam(WAITING), decide_at=beam.DoFn.StateParam(DECIDE_AT),
+               expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+        for micros, items in sorted(waiting.read(), key=lambda w: w[0]):
+            seen_before = bool(taken.read())
+            if not seen_before:
+                taken.write(True)
+                expire.set(expiry(Timestamp(micros=micros), self._retention_days))
+            yield TimestampedValue((key, {"items": items, "seen": [True] if seen_before else []}),
+                                   Timestamp(micros=micros))
+        waiting.clear()
+        decide_at.clear()
 
     @on_timer(EXPIRE)
     def forget(self, taken=beam.DoFn.StateParam(TAKEN)):
@@ -185,12 +214,15 @@ class FetchPages(beam.PTransform):
                 {"items": keyed, "seen": seen | "KeySeenByUrl" >> beam.WithKeys(lambda s: s.canonical_url)}
                 | "GroupByCanonicalUrl" >> beam.CoGroupByKey()
             )
-        seed = seen | "SeedSeenUrls" >> beam.Map(lambda s: (s.canonical_url, True))
+        # Seeds enter as elements (not a side input: see transforms.keyed_index).
+        seeds = seen | "SeedSeenUrls" >> beam.Map(lambda s: (s.canonical_url, ("seed", None)))
+        windows = keyed | "GroupByCanonicalUrl" >> beam.GroupByKey() | "AsItems" >> beam.MapTuple(
+            lambda url, items: (url, ("items", list(items))))
         remembered = (
-            into_global(keyed | "GroupByCanonicalUrl" >> beam.GroupByKey(), "Seen")
-            | "RememberSeen" >> beam.ParDo(
-                _RememberSeenFn(self._memory.seen_retention_days), beam.pvalue.AsDict(seed)
-            ).with_input_types(STR_KEYED, seed=beam.typehints.Any)
+            (into_global(windows, "Seen"), seeds)
+            | "SeedsAndItems" >> beam.Flatten()
+            | "RememberSeen" >> beam.ParDo(_RememberSeenFn(self._memory.seen_retention_days)).with_input_types(
+                STR_KEYED)
         )
         return back_into(remembered, self._memory, "Seen")
 

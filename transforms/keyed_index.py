@@ -16,23 +16,26 @@ Candidates at or above the threshold come back to their article by a per-window
 ``CoGroupByKey``: an article with any becomes a duplicate (method ``near_text``, or
 ``url`` when the older one is the same article id) of the earliest of them, which stays
 canonical; the rest pass on and extend the index. Both steps are seeded from
-``OUT/state/dedup`` (side inputs read once) and forget entries ``window_days`` after they
-were indexed (event-time timers).
+``OUT/state/dedup`` (its entries enter as elements, at their indexing time) and forget
+entries ``window_days`` after they were indexed (event-time timers; a pair further apart
+than that is never matched, whatever order the runner delivers them in).
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas.elements import DedupEntry
-from transforms._keyed import STR_KEYED, KeyedMemory, back_into, expiry, into_global
+from schemas.timeutil import parse_iso
+from transforms._keyed import DAY, STR_KEYED, KeyedMemory, back_into, expiry, extend_expiry, into_global
 from transforms._minhash import DedupConfig, band_keys, estimated_similarity
 
 __all__ = ["MatchKeyedIndex"]
@@ -40,6 +43,7 @@ __all__ = ["MatchKeyedIndex"]
 STAGE = "dedup"
 DUPLICATES = "duplicates"
 INDEX = "index"
+SAME_ARTICLE = "same_article"
 _SEED_WINDOW = -1  # seeded entries belong to no window of this stream: always "earlier"
 
 
@@ -47,67 +51,105 @@ def _window_of(timestamp: Timestamp, memory: KeyedMemory) -> int:
     return int(timestamp.micros // int(memory.window_seconds * 1e6))
 
 
+class _Seen(NamedTuple):
+    """An article as the index steps pass it around: entry, window number, event time."""
+
+    entry: DedupEntry
+    window_no: int
+    micros: Optional[int]
+
+
 class _LookUpBandsFn(beam.DoFn):
-    """(band key, (DedupEntry, window)) -> (older article id, ("candidate", new id, new entry))."""
+    """(band key, _Seen) -> (member id, ("candidate", _Seen)) for each member of the bucket
+    from another window, and a direct ``url`` match for the same article in another window.
+
+    Symmetric, so arrival order does not matter: whichever of two articles arrives second
+    sends itself to the first one's key (seeds from OUT/state arrive like any article).
+    """
 
     MEMBERS = BagStateSpec("members", PickleCoder())
+    EXPIRES_AT = ReadModifyWriteStateSpec("expires_at", PickleCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, window_days: float):
         self._window_days = window_days
 
-    def process(self, keyed: tuple[str, tuple[str, int]], seed: dict, timestamp=beam.DoFn.TimestampParam,
-                members=beam.DoFn.StateParam(MEMBERS), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
-        band, (entry, window_no) = keyed
-        known = list(members.read())
-        if not known:  # the bucket's first use in this stream: seed it from OUT/state
-            known = [(old, _SEED_WINDOW) for old in seed[band]]
-            for member in known:
-                members.add(member)
-        for old_id, old_window in known:
-            if old_window < window_no:
-                yield old_id, ("candidate", entry.article_id, entry)
-        members.add((entry.article_id, window_no))
-        expire.set(expiry(timestamp, self._window_days))
+    def process(self, keyed: tuple[str, _Seen], timestamp=beam.DoFn.TimestampParam,
+                members=beam.DoFn.StateParam(MEMBERS), expires_at=beam.DoFn.StateParam(EXPIRES_AT),
+                expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+        _, seen = keyed
+        article_id = seen.entry.article_id
+        for member_id, member_window, member_micros in members.read():
+            if member_window == seen.window_no:
+                continue  # the same window was deduplicated by the batch steps (or both are seeds)
+            if member_id == article_id:  # the same article again, in another window
+                newer_micros = seen.micros if seen.window_no > member_window else member_micros
+                yield beam.pvalue.TaggedOutput(SAME_ARTICLE, TimestampedValue(
+                    (article_id, (article_id, 1.0, None)), Timestamp(micros=newer_micros)))
+                continue
+            # Sent to the member's key, where its signature is.
+            yield member_id, ("candidate", seen)
+        members.add((article_id, seen.window_no, seen.micros))
+        extend_expiry(expire, expires_at, expiry(timestamp, self._window_days))
 
     @on_timer(EXPIRE)
-    def forget(self, members=beam.DoFn.StateParam(MEMBERS)):
+    def forget(self, members=beam.DoFn.StateParam(MEMBERS), expires_at=beam.DoFn.StateParam(EXPIRES_AT)):
         # The timer follows the newest member: when it fires, every member is past retention.
         members.clear()
+        expires_at.clear()
 
 
 class _VerifyCandidatesFn(beam.DoFn):
-    """(article id, register | candidate) -> (new id, (old id, similarity, old published))."""
+    """(article id, ("register" | "candidate", _Seen)) -> (newer id, (older id, similarity,
+    older published)), timestamped in the newer article's window."""
 
     ENTRY = ReadModifyWriteStateSpec("entry", PickleCoder())
+    PENDING = BagStateSpec("pending", PickleCoder())
+    EXPIRES_AT = ReadModifyWriteStateSpec("expires_at", PickleCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
+        self._max_gap = int(cfg.window_days * DAY * 1e6)
         self._verified = Metrics.counter(STAGE, "index_verified_pairs")
         self._rejected = Metrics.counter(STAGE, "index_rejected_candidates")
 
-    def process(self, keyed: tuple[str, tuple[str, Optional[str], DedupEntry]], seed: dict,
-                timestamp=beam.DoFn.TimestampParam, entry_state=beam.DoFn.StateParam(ENTRY),
-                expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
-        article_id, (kind, new_id, entry) = keyed
+    def process(self, keyed: tuple[str, tuple[str, _Seen]], timestamp=beam.DoFn.TimestampParam,
+                entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING),
+                expires_at=beam.DoFn.StateParam(EXPIRES_AT), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+        _, (kind, seen) = keyed
+        extend_expiry(expire, expires_at, expiry(timestamp, self._cfg.window_days))
         if kind == "register":
-            entry_state.write(entry)
-            expire.set(expiry(timestamp, self._cfg.window_days))
+            entry_state.write(seen)
+            for waiting in pending.read():  # candidates that arrived before the registration
+                yield from self._compare(seen, waiting)
+            pending.clear()
             return
-        old = entry_state.read() or seed.get(article_id)
-        if old is None:  # expired, or registered by a bundle not yet committed: no match
+        own = entry_state.read()
+        if own is None:  # its registration is not processed yet: wait for it
+            pending.add(seen)
             return
-        similarity = estimated_similarity(old.signature, entry.signature)
-        if similarity >= self._cfg.threshold:
-            self._verified.inc()
-            yield new_id, (article_id, round(similarity, 4), old.published)
-        else:
+        yield from self._compare(own, seen)
+
+    def _compare(self, a: _Seen, b: _Seen) -> Iterator:
+        older, newer = (a, b) if a.window_no < b.window_no else (b, a)
+        if newer.micros - older.micros > self._max_gap:
+            return  # the older one had expired by the newer one's time (whatever the arrival order)
+        similarity = estimated_similarity(a.entry.signature, b.entry.signature)
+        if similarity < self._cfg.threshold:
             self._rejected.inc()
+            return
+        self._verified.inc()
+        yield TimestampedValue(
+            (newer.entry.article_id, (older.entry.article_id, round(similarity, 4), older.entry.published)),
+            Timestamp(micros=newer.micros))
 
     @on_timer(EXPIRE)
-    def forget(self, entry_state=beam.DoFn.StateParam(ENTRY)):
+    def forget(self, entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING),
+               expires_at=beam.DoFn.StateParam(EXPIRES_AT)):
         entry_state.clear()
+        pending.clear()
+        expires_at.clear()
 
 
 def _decide(keyed: tuple[str, dict]) -> Iterator:
@@ -131,8 +173,11 @@ class _Ref:
         self.article_id = article_id
 
 
-def _seed_bands(entry: DedupEntry, cfg: DedupConfig) -> list[tuple[str, str]]:
-    return [(band, entry.article_id) for band in band_keys(entry.signature, cfg)]
+def _seed_seen(entry: DedupEntry) -> TimestampedValue:
+    """A seeded entry as a _Seen of no window, at its indexing time (so it expires on time)."""
+    indexed = parse_iso(entry.indexed_at)
+    micros = int(indexed.timestamp() * 1e6) if indexed else 0
+    return TimestampedValue(_Seen(entry, _SEED_WINDOW, micros), Timestamp(micros=micros))
 
 
 class MatchKeyedIndex(beam.PTransform):
@@ -155,29 +200,35 @@ class MatchKeyedIndex(beam.PTransform):
 
     def expand(self, signed):
         cfg, memory = self._cfg, self._memory
-        any_seed = beam.typehints.Any
-        seed_bands = beam.pvalue.AsMultiMap(self._seed | "SeedBands" >> beam.FlatMap(_seed_bands, cfg))
-        seed_entries = beam.pvalue.AsDict(self._seed | "SeedEntries" >> beam.Map(lambda e: (e.article_id, e)))
-        stamped = signed | "WithWindowNo" >> beam.Map(
-            lambda pair, ts=beam.DoFn.TimestampParam: (pair[0], pair[1], _window_of(ts, memory)))
-        # Each band lookup carries the new article's entry, so a candidate reaches the older
+        # Seeds enter as elements, not side inputs: Prism 2.77 loses state and elements of a
+        # stateful DoFn that has a side input (seen here; apache/beam#36563 is a kin).
+        seeds = self._seed | "SeedsAsSeen" >> beam.Map(_seed_seen)
+        live = signed | "WithWindowNo" >> beam.Map(
+            lambda pair, ts=beam.DoFn.TimestampParam: (pair[0], _Seen(pair[1], _window_of(ts, memory), ts.micros)))
+        seen = (
+            (into_global(live | "SeenOfLive" >> beam.Map(lambda t: t[1]), "Live"), seeds)
+            | "AllSeen" >> beam.Flatten()
+        )
+        # Each band lookup carries the article's entry, so a candidate reaches the other
         # article's key with both signatures and no join is needed.
-        by_band = stamped | "ByBand" >> beam.FlatMap(
-            lambda t: [(band, (t[1], t[2])) for band in band_keys(t[1].signature, cfg)]).with_output_types(STR_KEYED)
-        candidates = into_global(by_band, "Bands") | "LookUpBands" >> beam.ParDo(
-            _LookUpBandsFn(cfg.window_days), seed_bands).with_input_types(STR_KEYED, seed=any_seed
-                                                                         ).with_output_types(STR_KEYED)
-        registrations = signed | "Register" >> beam.Map(
-            lambda pair: (pair[1].article_id, ("register", None, pair[1]))).with_output_types(STR_KEYED)
+        looked_up = (
+            seen
+            | "ByBand" >> beam.FlatMap(lambda s: [(band, s) for band in band_keys(s.entry.signature, cfg)]
+                                       ).with_output_types(STR_KEYED)
+            | "LookUpBands" >> beam.ParDo(_LookUpBandsFn(cfg.window_days)).with_outputs(SAME_ARTICLE,
+                                                                                        main="candidates")
+        )
         matches = (
-            (into_global(registrations, "Registrations"), candidates)
+            (seen | "Register" >> beam.Map(lambda s: (s.entry.article_id, ("register", s))).with_output_types(
+                STR_KEYED),
+             looked_up.candidates | "Candidates" >> beam.Map(lambda kv: kv).with_output_types(STR_KEYED))
             | "RegistrationsAndCandidates" >> beam.Flatten()
-            | "VerifyCandidates" >> beam.ParDo(_VerifyCandidatesFn(cfg), seed_entries).with_input_types(
-                STR_KEYED, seed=any_seed)
+            | "VerifyCandidates" >> beam.ParDo(_VerifyCandidatesFn(cfg))
         )
         decided = (
-            {"article": stamped | "ArticleById" >> beam.Map(lambda t: (t[0].article_id, (t[0], t[1]))),
-             "match": back_into(matches, memory, "Matches")}
+            {"article": live | "ArticleById" >> beam.Map(lambda t: (t[0].article_id, (t[0], t[1].entry))),
+             "match": back_into((matches, looked_up[SAME_ARTICLE]) | "AllMatches" >> beam.Flatten(), memory,
+                                "Matches")}
             | "MatchesPerArticle" >> beam.CoGroupByKey()
             | "DecideAgainstIndex" >> beam.FlatMap(_decide).with_outputs(DUPLICATES, INDEX, main="articles")
         )
