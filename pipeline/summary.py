@@ -45,12 +45,19 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
     console = console or Console(width=120)
     with FileSystems.open(manifest_path(root, run_id)) as handle:
         manifest = json.loads(handle.read())
-    console.rule(f"newsbeam run {run_id} — {manifest['state']} in {manifest['seconds']}s")
-    stage_rows = [
-        (stage, ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict)))
-        for stage, counts in manifest["stages"].items() if counts
-    ]
-    console.print(_table("Per-stage counts (Beam metrics)", ["stage", "counters"], stage_rows))
+    if manifest.get("kind") == "window":  # a stream's window record: its stream's rows so far
+        console.rule(f"newsbeam stream {manifest['stream_id']}, window {manifest['window_start']} "
+                     f"(written {manifest['written_at']})")
+        console.print(_table("Window counts", ["count", "value"], sorted(manifest["counts"].items())))
+        run_id = manifest["stream_id"]
+    else:
+        kind = "stream" if manifest.get("kind") == "stream" else "run"
+        console.rule(f"newsbeam {kind} {run_id} — {manifest['state']} in {manifest['seconds']}s")
+        stage_rows = [
+            (stage, ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict)))
+            for stage, counts in manifest["stages"].items() if counts
+        ]
+        console.print(_table("Per-stage counts (Beam metrics)", ["stage", "counters"], stage_rows))
     c = manifest["conservation"]
     verdict = "[green]balanced[/green]" if c["balanced"] else "[red]NOT BALANCED[/red]"
     console.print(f"Items in {c['items_in']} = articles {c['articles']} + duplicates "
@@ -78,7 +85,7 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="newsbeam summary")
-    parser.add_argument("output", help="Dataset root written by newsbeam run.")
+    parser.add_argument("output", help="Dataset root written by newsbeam run or newsbeam stream.")
     parser.add_argument("--run_id", default=None, help="Run to summarise (default: the latest).")
     args = parser.parse_args(argv)
     run_id = args.run_id
@@ -87,6 +94,8 @@ def main(argv: list[str]) -> int:
         if not manifests:
             print(f"no runs under {args.output}")
             return 1
-        run_id = sorted(m.path for m in manifests)[-1].rsplit("/", 1)[-1][: -len(".json")]
+        # The newest record: a run's or a finished stream's manifest, or a running stream's window.
+        newest = max(manifests, key=lambda m: (m.last_updated_in_seconds, m.path))
+        run_id = newest.path.rsplit("/", 1)[-1][: -len(".json")]
     print_summary(args.output, run_id)
     return 0

@@ -4,6 +4,7 @@ stream runs, drained by SIGTERM, then a batch run over the same OUT."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -154,3 +155,31 @@ def test_batch_after_the_stream_fetches_no_ingested_page(streamed):
     assert fetched & ingested == set()
     balance = streamed["batch"].manifest["conservation"]
     assert balance["balanced"] and balance["articles"] == 0 and balance["items_in"] == len(ITEMS)
+
+
+def test_ctrl_c_drains_the_whole_foreground_group(tmp_path, sample_site):
+    """Ctrl-C signals the terminal's whole process group: newsbeam drains, and the Prism it
+    started (in a process group of its own) survives to finish the job."""
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    from pipeline.demo import materialise_feed_list
+
+    feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts",
+         "--per_host_delay=0.05", "--poll_interval=1", "--window=2", "--run_id=ctrlc"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not list((out / "runs").glob("ctrlc-*.json")):
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "(drained)" in stdout and "balanced" in stdout
+    assert "Traceback" not in stderr
+    assert not (out / "_temporary").exists()
+    ended = _ended(out)
+    balance = json.loads((out / "runs" / "ctrlc.json").read_text())["conservation"]
+    assert all(len(tables) == 1 for tables in ended.values())
+    assert len(ended) == balance["articles"] + balance["duplicates"] + balance["failed"] == 8
