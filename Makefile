@@ -46,6 +46,7 @@ bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.names
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
+	$(BIN)/python -m benchmarks.streaming --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work

@@ -7,10 +7,10 @@ three things differ:
 =========  ======================================  =============================================
            batch (``newsbeam run``)                stream (``newsbeam stream``)
 =========  ======================================  =============================================
-source     the feed list, read once                PollTicks: the feed list re-read every poll,
-                                                   in fixed event-time windows
+source     the feed list, read once                PollTicks: the feed list re-read every poll;
+                                                   the stages work in one window per poll
 state      OUT/state files joined as PCollections  keyed state seeded from OUT/state (``memory``)
-sink       one commit of every table per run       each window's panes, a record per window
+sink       one commit of every table per run       each --window of output: its panes and a record
 =========  ======================================  =============================================
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.transforms import trigger
+from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
 from pipeline.options import NewsOptions
@@ -47,9 +47,14 @@ TABLES = ("articles", "duplicates", "failures")
 class StreamEnds(NamedTuple):
     """What makes the graph a stream: its source, its keyed memory and its sink's trigger.
 
+    The stages work in windows of one poll each, aligned to end just after their poll (so
+    a poll's pages are fetched at once, not when a longer window closes); the sink cuts
+    their output into windows of ``window`` seconds.
+
     Args:
         poll_interval: seconds between two polls of every feed.
         window: seconds of event time per output window.
+        first_tick: the time of the first poll (epoch seconds).
         max_polls: polls before the stream ends by itself (None: until drained).
         stop_marker: the path whose existence drains the stream.
         seen_retention_days: how long a URL the stream ingested stays in keyed state.
@@ -61,6 +66,7 @@ class StreamEnds(NamedTuple):
 
     poll_interval: float
     window: float
+    first_tick: float
     max_polls: Optional[int]
     stop_marker: Optional[str]
     seen_retention_days: float = 90.0
@@ -68,13 +74,17 @@ class StreamEnds(NamedTuple):
     allowed_lateness: float = 3600.0
 
     def memory(self) -> KeyedMemory:
-        return KeyedMemory(self.window, self.seen_retention_days)
+        return KeyedMemory(self.poll_interval, self.seen_retention_days,
+                           offset=(self.first_tick + 0.001) % self.poll_interval)
+
+    def output_windows(self) -> window.FixedWindows:
+        return window.FixedWindows(self.window)
 
     def sink_windows(self) -> beam.WindowInto:
         # Rows appear when the watermark passes the window's end, or `early_delay` seconds
         # after a pane's first row if the watermark lags; each late row gets a pane of its own.
         return beam.WindowInto(
-            self.memory().windows(),
+            self.output_windows(),
             trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(int(self.early_delay or self.window)),
                                            late=trigger.AfterCount(1)),
             accumulation_mode=trigger.AccumulationMode.DISCARDING,
@@ -112,8 +122,9 @@ def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: 
     if stream is None:
         start = p
     else:
-        start = (p | "PollTicks" >> PollTicks(stream.poll_interval, stream.max_polls, stream.stop_marker)
-                 | "IntoWindows" >> beam.WindowInto(memory.windows()))
+        start = (p | "PollTicks" >> PollTicks(stream.poll_interval, stream.max_polls, stream.stop_marker,
+                                              start=stream.first_tick)
+                 | "OneWindowPerPoll" >> beam.WindowInto(memory.windows()))
     feed_list = start | "ReadFeedList" >> ReadFeedList(opts.feeds)
     fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators, warc=warc, memory=memory)
     parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
@@ -171,7 +182,6 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         {name: tables[name] | f"Trigger{name.capitalize()}" >> stream.sink_windows() for name in TABLES}
         | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
     )
-    {**tables, "items": items, "seen": pages["seen"],
-     "files": written | "FilesPerWindow" >> beam.WindowInto(memory.windows())} | "RecordWindows" >> RecordWindows(
-        opts.output, run_id)
+    {**tables, "items": items, "seen": pages["seen"], "files": written} | "RecordWindows" >> RecordWindows(
+        opts.output, run_id, stream.output_windows())
     return written

@@ -39,7 +39,7 @@ from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
-from transforms.state import STATE_DIR, compact_state
+from transforms.state import STATE_DIR, compact_state, prune_dedup_index
 
 LOG = logging.getLogger("newsbeam.stream")
 DEFAULT_STREAM_RUNNER = "PrismRunner"
@@ -147,10 +147,10 @@ def stream(argv: Optional[list[str]] = None) -> RunOutcome:
     stream_id = news.run_id or f"s{new_run_id()}"
     news.run_id = stream_id
     marker = join(temp_dir(news.output, stream_id), "STOP")
-    ends = StreamEnds(news.poll_interval, news.window, news.max_polls, marker,
+    ends = StreamEnds(news.poll_interval, news.window, time.time(), news.max_polls, marker,
                       seen_retention_days=news.seen_retention_days, early_delay=news.early_delay)
     started, clock = utc_now_iso(), time.monotonic()
-    state, metrics, compacted = "FAILED", {}, []
+    state, metrics, pruned, compacted = "FAILED", {}, [], []
     drain = _Drain(marker)
     try:
         with _runner_endpoint(options) as _, drain.installed():
@@ -160,12 +160,14 @@ def stream(argv: Optional[list[str]] = None) -> RunOutcome:
             state = _wait(result, drain)
             metrics = collect_metrics(result)
         if state == "DONE":
+            pruned = prune_dedup_index(news.output, news.dedup_window_days)
             compacted = compact_state(news.output, stream_id, news.state_max_files)
     finally:
         manifest = build_manifest(stream_id, options.get_all_options(drop_default=True), metrics, state, started,
                                   utc_now_iso(), time.monotonic() - clock)
         manifest["kind"] = "stream"
         manifest["drained"] = bool(drain.requested)
+        manifest["state_files_pruned"] = pruned
         manifest["state_files_compacted"] = compacted
         path = write_manifest(news.output, manifest)
         cleanup_temp(join(news.output, STATE_DIR), stream_id)

@@ -183,3 +183,34 @@ def test_ctrl_c_drains_the_whole_foreground_group(tmp_path, sample_site):
     balance = json.loads((out / "runs" / "ctrlc.json").read_text())["conservation"]
     assert all(len(tables) == 1 for tables in ended.values())
     assert len(ended) == balance["articles"] + balance["duplicates"] + balance["failed"] == 8
+
+
+def test_max_polls_ends_the_stream_and_the_feed_list_is_reread_at_every_poll(tmp_path, sample_site):
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    import threading
+
+    from pipeline.stream import stream
+
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(sample_site.url("iranpress/rss.xml") + "\n")
+    out = tmp_path / "out"
+
+    def add_a_feed():  # an edit while the stream runs: the next poll takes it
+        while not list((out / "runs").glob("polls-*.json")):
+            time.sleep(0.2)
+        feeds.write_text(sample_site.url("iranpress/rss.xml") + "\n" + sample_site.url("observer/atom.xml") + "\n")
+
+    editor = threading.Thread(target=add_a_feed, daemon=True)
+    editor.start()
+    outcome = stream([f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0.05",
+                      "--poll_interval=1", "--window=2", "--max_polls=8", "--run_id=polls"])
+    editor.join(timeout=1)
+    manifest = outcome.manifest
+    assert manifest["state"] == "DONE" and not manifest["drained"]
+    assert manifest["stages"]["poll"]["ticks"] == 8
+    feeds_seen = {f for (f,) in duckdb.connect().execute(
+        "SELECT DISTINCT feed_url FROM read_parquet(?, hive_partitioning=true)",
+        [str(out / "articles" / "**" / "*.parquet")]).fetchall()}
+    assert feeds_seen == {sample_site.url("iranpress/rss.xml"), sample_site.url("observer/atom.xml")}
+    assert manifest["conservation"]["balanced"]

@@ -47,7 +47,7 @@ def _panes(keyed, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
 
 
 def test_sink_fires_early_on_time_and_late_and_drops_what_is_too_late():
-    ends = StreamEnds(poll_interval=1, window=WINDOW, max_polls=1, stop_marker=None, early_delay=5,
+    ends = StreamEnds(poll_interval=1, window=WINDOW, first_tick=0, max_polls=1, stop_marker=None, early_delay=5,
                       allowed_lateness=60)
     events = (
         TestStream()

@@ -24,16 +24,23 @@ STR_KEYED = beam.typehints.Tuple[str, beam.typehints.Any]
 
 class KeyedMemory(NamedTuple):
     """Args:
-    window_seconds: the stream's fixed windows.
+    window_seconds: the size of the windows the stages work in (a stream: one per poll).
     seen_retention_days: how long a URL the stream ingested stays in keyed state (a URL still
         listed after that is fetched again).
+    offset: where those windows start, in seconds (a stream aligns them to end just after
+        each poll, so a poll's work starts at once instead of when a longer window closes).
     """
 
     window_seconds: float
     seen_retention_days: float = 90.0
+    offset: float = 0.0
 
     def windows(self) -> window.FixedWindows:
-        return window.FixedWindows(self.window_seconds)
+        return window.FixedWindows(self.window_seconds, self.offset)
+
+    def window_no(self, timestamp) -> int:
+        """The number of the window ``timestamp`` falls in (increasing with time)."""
+        return int((timestamp.micros - int(self.offset * 1e6)) // int(self.window_seconds * 1e6))
 
 
 def into_global(pcoll, label: str):

@@ -11,8 +11,9 @@ published to be polled.
 In a stream (``memory`` given) the validators are keyed state instead: the feeds of one
 host in one window are fetched together by a stateful DoFn keyed by host, which sends
 the validators it holds (seeded from ``OUT/state/feeds/``) and keeps the new ones, so
-every poll is a conditional GET. A feed is fetched when its window closes, and once per
-window: polls closer together than the window are merged (``polls_merged_in_window``).
+every poll is a conditional GET. A stream gives each poll a window of its own, so a host's
+feeds are grouped per poll; should a runner's windows hold several polls, a feed is still
+fetched once per window (``polls_merged_in_window``).
 """
 
 from __future__ import annotations

@@ -5,12 +5,16 @@ The stream's near-duplicate index, in keyed state, in two stateful steps so that
 signature is stored once, not once per band:
 
 1. ``LookUpBands`` (keyed by LSH band key): each band bucket holds the ids of the
-   articles that fell into it, with their window. An article is looked up and added in
-   one step; every member of an *earlier* window is a candidate (the article's own window
-   was already deduplicated by the batch steps).
-2. ``VerifyCandidates`` (keyed by article id): holds each article's signature; an
-   article registers its own there, and a candidate pair is sent to the older
-   article's key, where the two signatures are compared.
+   articles (and seeded entries) that fell into it, with their window. An arriving
+   article is sent, as a candidate, to the key of every member from another window (its
+   own window was already deduplicated by the batch steps), then joins the bucket.
+2. ``VerifyCandidates`` (keyed by article id): holds each article's signature, which the
+   article registers there; a candidate arrives carrying the other article's entry, the
+   two signatures are compared (a candidate that arrives before the registration waits
+   for it), and a match is sent to the newer of the two, in its window.
+
+Both steps are symmetric, so the order in which the runner delivers articles and seeds
+does not change the outcome.
 
 Candidates at or above the threshold come back to their article by a per-window
 ``CoGroupByKey``: an article with any becomes a duplicate (method ``near_text``, or
@@ -45,10 +49,6 @@ DUPLICATES = "duplicates"
 INDEX = "index"
 SAME_ARTICLE = "same_article"
 _SEED_WINDOW = -1  # seeded entries belong to no window of this stream: always "earlier"
-
-
-def _window_of(timestamp: Timestamp, memory: KeyedMemory) -> int:
-    return int(timestamp.micros // int(memory.window_seconds * 1e6))
 
 
 class _Seen(NamedTuple):
@@ -204,7 +204,7 @@ class MatchKeyedIndex(beam.PTransform):
         # stateful DoFn that has a side input (seen here; apache/beam#36563 is a kin).
         seeds = self._seed | "SeedsAsSeen" >> beam.Map(_seed_seen)
         live = signed | "WithWindowNo" >> beam.Map(
-            lambda pair, ts=beam.DoFn.TimestampParam: (pair[0], _Seen(pair[1], _window_of(ts, memory), ts.micros)))
+            lambda pair, ts=beam.DoFn.TimestampParam: (pair[0], _Seen(pair[1], memory.window_no(ts), ts.micros)))
         seen = (
             (into_global(live | "SeenOfLive" >> beam.Map(lambda t: t[1]), "Live"), seeds)
             | "AllSeen" >> beam.Flatten()

@@ -3,9 +3,9 @@ start>.json`` with that window's counts and conservation check; emits the record
 
 Consumes ``{"items": FeedItem, "articles": Article, "duplicates": Duplicate, "failures":
 Failure, "seen": FeedItem (dropped as already ingested), "files": (table, path, rows)}``,
-all in the stream's fixed windows. The record is written when the watermark passes the
-window's end (the default trigger): by then every item of the window has reached its end,
-so the check is exact for the window:
+counted in the stream's output windows. The record is written when the watermark passes
+the window's end (the default trigger): by then every item of the window has reached its
+end, so the check is exact for the window:
 
     items in = articles + duplicates + dropped (drops + already seen) + failed (item errors)
 """
@@ -100,12 +100,14 @@ class RecordWindows(beam.PTransform):
     Args:
         root: the output directory.
         stream_id: the stream's id (prefix of every record and data file).
+        windows: the output windows (a WindowFn).
     """
 
-    def __init__(self, root: str, stream_id: str):
+    def __init__(self, root: str, stream_id: str, windows):
         super().__init__()
         self._root = root
         self._stream_id = stream_id
+        self._windows = windows
 
     def expand(self, outcomes: dict):
         counted = (
@@ -119,6 +121,7 @@ class RecordWindows(beam.PTransform):
         return (
             counted
             | "FlattenCounts" >> beam.Flatten()
+            | "IntoOutputWindows" >> beam.WindowInto(self._windows)
             | "CountPerWindow" >> beam.CombineGlobally(_CountsFn()).without_defaults()
             | "WriteRecord" >> beam.ParDo(_WriteRecordFn(self._root, self._stream_id))
         )
