@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -29,11 +30,13 @@ class LoopbackSite:
         self.root = Path(root).resolve()
         self.etags = etags
         self.requests: list[str] = []
+        self.request_times: list[float] = []  # when each of `requests` arrived (time.time())
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 site.requests.append(self.path)
+                site.request_times.append(time.time())
                 body, ctype = site.render(urlsplit(self.path).path)
                 if body is None:
                     self.send_error(404, "Not Found")
@@ -108,8 +111,6 @@ class GrowingFeedSite(LoopbackSite):
 
     def publish(self) -> bool:
         """Adds the next item; False when every item is out."""
-        import time
-
         with self._lock:
             if len(self._published) == len(self.item_paths):
                 return False

@@ -68,7 +68,10 @@ def prism_job_server(binary: str, log_path: Optional[str] = None, timeout: float
     """Starts Prism on a loopback port in a process group of its own; yields its endpoint."""
     port = _free_port()
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen([binary, "--job_port", str(port), "--serve_http=false", "--log_level", "warn"],
+    # In a session of its own, Prism outlives a newsbeam killed with SIGKILL: the idle timeout
+    # ends it a minute after its job ended (it never stops while a job runs).
+    process = subprocess.Popen([binary, "--job_port", str(port), "--serve_http=false", "--log_level", "warn",
+                                "--idle_shutdown_timeout", "60s"],
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout

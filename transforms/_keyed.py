@@ -55,11 +55,3 @@ def expiry(timestamp, days: float):
     """The event time at which an entry stamped ``timestamp`` expires."""
     return timestamp + int(days * DAY)
 
-
-def extend_expiry(timer, expires_at, at) -> None:
-    """Moves a key's expiry timer to ``at`` if that is later than where it is (a key expires
-    with its newest entry, whatever order entries arrive in)."""
-    current = expires_at.read()
-    if current is None or at > current:
-        expires_at.write(at)
-        timer.set(at)

@@ -39,7 +39,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from schemas.elements import DedupEntry
 from schemas.timeutil import parse_iso
-from transforms._keyed import DAY, STR_KEYED, KeyedMemory, back_into, expiry, extend_expiry, into_global
+from transforms._keyed import DAY, STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._minhash import DedupConfig, band_keys, estimated_similarity
 
 __all__ = ["MatchKeyedIndex"]
@@ -68,18 +68,17 @@ class _LookUpBandsFn(beam.DoFn):
     """
 
     MEMBERS = BagStateSpec("members", PickleCoder())
-    EXPIRES_AT = ReadModifyWriteStateSpec("expires_at", PickleCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, window_days: float):
         self._window_days = window_days
 
     def process(self, keyed: tuple[str, _Seen], timestamp=beam.DoFn.TimestampParam,
-                members=beam.DoFn.StateParam(MEMBERS), expires_at=beam.DoFn.StateParam(EXPIRES_AT),
-                expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+                members=beam.DoFn.StateParam(MEMBERS), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
         _, seen = keyed
         article_id = seen.entry.article_id
-        for member_id, member_window, member_micros in members.read():
+        known = list(members.read())
+        for member_id, member_window, member_micros in known:
             if member_window == seen.window_no:
                 continue  # the same window was deduplicated by the batch steps (or both are seeds)
             if member_id == article_id:  # the same article again, in another window
@@ -90,13 +89,18 @@ class _LookUpBandsFn(beam.DoFn):
             # Sent to the member's key, where its signature is.
             yield member_id, ("candidate", seen)
         members.add((article_id, seen.window_no, seen.micros))
-        extend_expiry(expire, expires_at, expiry(timestamp, self._window_days))
+        # The timer follows the newest live member (no state read to compare: live articles
+        # come in event-time order); a seed, older than any live article, only starts one.
+        if seen.window_no != _SEED_WINDOW or not known:
+            expire.set(expiry(timestamp, self._window_days))
 
     @on_timer(EXPIRE)
-    def forget(self, members=beam.DoFn.StateParam(MEMBERS), expires_at=beam.DoFn.StateParam(EXPIRES_AT)):
-        # The timer follows the newest member: when it fires, every member is past retention.
+    def forget(self, fired=beam.DoFn.TimestampParam, members=beam.DoFn.StateParam(MEMBERS)):
+        retention = int(self._window_days * DAY * 1e6)
+        alive = [m for m in members.read() if m[2] + retention > fired.micros]
         members.clear()
-        expires_at.clear()
+        for member in alive:  # none, unless a seed arrived after a live article (kept, not lost)
+            members.add(member)
 
 
 class _VerifyCandidatesFn(beam.DoFn):
@@ -105,7 +109,6 @@ class _VerifyCandidatesFn(beam.DoFn):
 
     ENTRY = ReadModifyWriteStateSpec("entry", PickleCoder())
     PENDING = BagStateSpec("pending", PickleCoder())
-    EXPIRES_AT = ReadModifyWriteStateSpec("expires_at", PickleCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, cfg: DedupConfig):
@@ -116,18 +119,19 @@ class _VerifyCandidatesFn(beam.DoFn):
 
     def process(self, keyed: tuple[str, tuple[str, _Seen]], timestamp=beam.DoFn.TimestampParam,
                 entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING),
-                expires_at=beam.DoFn.StateParam(EXPIRES_AT), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
+                expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
         _, (kind, seen) = keyed
-        extend_expiry(expire, expires_at, expiry(timestamp, self._cfg.window_days))
         if kind == "register":
             entry_state.write(seen)
+            expire.set(expiry(timestamp, self._cfg.window_days))  # the article's own retention
             for waiting in pending.read():  # candidates that arrived before the registration
                 yield from self._compare(seen, waiting)
             pending.clear()
             return
         own = entry_state.read()
-        if own is None:  # its registration is not processed yet: wait for it
+        if own is None:  # its registration is not processed yet: wait for it (or expire)
             pending.add(seen)
+            expire.set(expiry(timestamp, self._cfg.window_days))
             return
         yield from self._compare(own, seen)
 
@@ -145,11 +149,9 @@ class _VerifyCandidatesFn(beam.DoFn):
             Timestamp(micros=newer.micros))
 
     @on_timer(EXPIRE)
-    def forget(self, entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING),
-               expires_at=beam.DoFn.StateParam(EXPIRES_AT)):
+    def forget(self, entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING)):
         entry_state.clear()
         pending.clear()
-        expires_at.clear()
 
 
 def _decide(keyed: tuple[str, dict]) -> Iterator:
