@@ -16,7 +16,7 @@ from test_near_duplicates import SEED_000, SEED_002, copy_edit
 
 from pipeline.graph import StreamEnds
 from pipeline.stream import find_prism
-from schemas.elements import FeedItem, SeenUrl
+from schemas.elements import Article, FeedItem, SeenUrl
 from transforms._http import FetchConfig
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
@@ -115,81 +115,55 @@ NEAR_COPY = article("http://b.example/copy", copy_edit(SEED_000, 0.03, 7), "2020
 OTHER = article("http://c.example/other", SEED_002, "2020-01-07T12:00:00+00:00")
 
 
-def _run_dedup(events, seed_articles=(), window_days: int = 30):
+def _expect_dedup(events, kept: list[str], copies: list[tuple], seed_articles=(), window_days: int = 30):
+    """Runs Deduplicate in a stream over ``events``; asserts the kept ids and the
+    (copy id, canonical id, method) rows."""
     cfg = DedupConfig(window_days=window_days)
     memory = KeyedMemory(WINDOW)
-    p = stream_pipeline()
-    seed = p | "Seed" >> beam.Create([entry_of(a, cfg) for a in seed_articles])
-    arts = p | events | beam.WindowInto(memory.windows())
-    return p, arts | Deduplicate(cfg, seed, memory=memory)
+    with stream_pipeline() as p:
+        seed = p | "Seed" >> beam.Create([entry_of(a, cfg) for a in seed_articles])
+        out = p | events | beam.WindowInto(memory.windows()) | Deduplicate(cfg, seed, memory=memory)
+        assert_that(out["articles"] | "KeptIds" >> beam.Map(lambda a: a.article_id), equal_to(kept), label="Kept")
+        assert_that(out["duplicates"] | "DupIds" >> beam.Map(
+            lambda d: (d.article_id, d.canonical_article_id, d.method)), equal_to(copies), label="Copies")
 
 
-def _ids(out):
-    return (out["articles"] | "KeptIds" >> beam.Map(lambda a: a.article_id),
-            out["duplicates"] | "DupIds" >> beam.Map(lambda d: (d.article_id, d.canonical_article_id, d.method)))
+def _events(*batches: tuple[float, list[tuple[Article, float]]]) -> TestStream:
+    """(watermark, [(article, timestamp), ...]) batches, then the watermark to infinity."""
+    events = TestStream()
+    for watermark, articles in batches:
+        events = events.advance_watermark_to(watermark).add_elements([_at(a, t) for a, t in articles])
+    return events.advance_watermark_to_infinity()
 
 
 def test_a_near_copy_in_a_later_window_points_to_the_earlier_article():
-    events = (TestStream().advance_watermark_to(0)
-              .add_elements([_at(ORIGINAL, 1)])
-              .advance_watermark_to(5 * WINDOW)  # an hour later, in spirit: several windows on
-              .add_elements([_at(NEAR_COPY, 5 * WINDOW + 1), _at(OTHER, 5 * WINDOW + 2)])
-              .advance_watermark_to_infinity())
-    p, out = _run_dedup(events)
-    kept, dups = _ids(out)
-    assert_that(kept, equal_to([ORIGINAL.article_id, OTHER.article_id]), label="Kept")
-    assert_that(dups, equal_to([(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")]), label="Copies")
-    p.run().wait_until_finish()
+    # Several windows later (an hour later, in spirit).
+    _expect_dedup(_events((0, [(ORIGINAL, 1)]), (5 * WINDOW, [(NEAR_COPY, 5 * WINDOW + 1), (OTHER, 5 * WINDOW + 2)])),
+                  kept=[ORIGINAL.article_id, OTHER.article_id],
+                  copies=[(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")])
 
 
 def test_the_same_article_fetched_again_later_is_a_url_duplicate():
     again = ORIGINAL._replace(url="http://a.example/original?utm_source=x", item_url=None)
-    events = (TestStream().advance_watermark_to(0)
-              .add_elements([_at(ORIGINAL, 1)])
-              .advance_watermark_to(3 * WINDOW)
-              .add_elements([_at(again, 3 * WINDOW + 1)])
-              .advance_watermark_to_infinity())
-    p, out = _run_dedup(events)
-    kept, dups = _ids(out)
-    assert_that(kept, equal_to([ORIGINAL.article_id]), label="Kept")
-    assert_that(dups, equal_to([(ORIGINAL.article_id, ORIGINAL.article_id, "url")]), label="Copies")
-    p.run().wait_until_finish()
+    _expect_dedup(_events((0, [(ORIGINAL, 1)]), (3 * WINDOW, [(again, 3 * WINDOW + 1)])),
+                  kept=[ORIGINAL.article_id], copies=[(ORIGINAL.article_id, ORIGINAL.article_id, "url")])
 
 
 def test_an_expired_index_entry_is_forgotten():
-    events = (TestStream().advance_watermark_to(0)
-              .add_elements([_at(ORIGINAL, 1)])
-              .advance_watermark_to(2 * DAY)  # past a one-day retention: the timer clears it
-              .add_elements([_at(NEAR_COPY, 2 * DAY + 1)])
-              .advance_watermark_to_infinity())
-    p, out = _run_dedup(events, window_days=1)
-    kept, dups = _ids(out)
-    assert_that(kept, equal_to([ORIGINAL.article_id, NEAR_COPY.article_id]), label="Kept")
-    assert_that(dups, equal_to([]), label="NoCopies")
-    p.run().wait_until_finish()
+    # Past a one-day retention: the timer clears it (and a pair that far apart never matches).
+    _expect_dedup(_events((0, [(ORIGINAL, 1)]), (2 * DAY, [(NEAR_COPY, 2 * DAY + 1)])), window_days=1,
+                  kept=[ORIGINAL.article_id, NEAR_COPY.article_id], copies=[])
 
 
 def test_the_index_seeded_from_out_state_is_honoured():
-    events = (TestStream().advance_watermark_to(0)
-              .add_elements([_at(NEAR_COPY, 1), _at(OTHER, 2)])
-              .advance_watermark_to_infinity())
-    p, out = _run_dedup(events, seed_articles=[ORIGINAL])
-    kept, dups = _ids(out)
-    assert_that(kept, equal_to([OTHER.article_id]), label="Kept")
-    assert_that(dups, equal_to([(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")]), label="Copies")
-    p.run().wait_until_finish()
+    _expect_dedup(_events((0, [(NEAR_COPY, 1), (OTHER, 2)])), seed_articles=[ORIGINAL],
+                  kept=[OTHER.article_id], copies=[(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")])
 
 
 def test_copies_within_one_window_are_left_to_the_batch_rule():
-    events = (TestStream().advance_watermark_to(0)
-              .add_elements([_at(NEAR_COPY, 1), _at(ORIGINAL, 2)])
-              .advance_watermark_to_infinity())
-    p, out = _run_dedup(events)
-    kept, dups = _ids(out)
     # Same window: the batch canonical rule (earliest published) decides, not arrival order.
-    assert_that(kept, equal_to([ORIGINAL.article_id]), label="Kept")
-    assert_that(dups, equal_to([(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")]), label="Copies")
-    p.run().wait_until_finish()
+    _expect_dedup(_events((0, [(NEAR_COPY, 1), (ORIGINAL, 2)])),
+                  kept=[ORIGINAL.article_id], copies=[(NEAR_COPY.article_id, ORIGINAL.article_id, "near_text")])
 
 
 @pytest.mark.parametrize("interval", [0, -1])

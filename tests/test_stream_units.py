@@ -14,7 +14,6 @@ from conftest import SAMPLES
 from pipeline.graph import StreamEnds
 from pipeline.loopback import GrowingFeedSite
 from schemas.elements import DROP, ERROR, UNIT_FEED, WARNING, Failure
-from transforms._keyed import KeyedMemory
 from transforms.poll_ticks import _stop_requested
 from transforms.window_records import _failure_kind, window_balance
 from transforms.write_dataset import file_prefix
