@@ -15,7 +15,7 @@ from samples_util import article
 from test_near_duplicates import SEED_000, SEED_002, copy_edit
 
 from pipeline.graph import StreamEnds
-from pipeline.stream import find_prism
+from pipeline.stream import find_prism, prism_job_server
 from schemas.elements import Article, FeedItem, SeenUrl
 from transforms._http import FetchConfig
 from transforms._keyed import KeyedMemory
@@ -36,9 +36,22 @@ DAY = 24 * 3600
 PANE = {0: "EARLY", 1: "ON_TIME", 2: "LATE"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def prism_endpoint():
+    """One Prism for the module, started as `newsbeam stream` starts it (and stopped here,
+    not by Beam's atexit hook after pytest has closed its streams)."""
+    global _ENDPOINT
+    with prism_job_server(PRISM) as endpoint:
+        _ENDPOINT = endpoint
+        yield endpoint
+
+
+_ENDPOINT = None
+
+
 def stream_pipeline():
-    return test_pipeline.TestPipeline(options=PipelineOptions(runner=STREAM_RUNNER, streaming=True,
-                                                              prism_location=PRISM))
+    return test_pipeline.TestPipeline(options=PipelineOptions(
+        runner=STREAM_RUNNER, streaming=True, job_endpoint=_ENDPOINT, environment_type="LOOPBACK"))
 
 
 def _panes(keyed, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
