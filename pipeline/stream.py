@@ -144,6 +144,11 @@ def stream(argv: Optional[list[str]] = None) -> RunOutcome:
         raise SystemExit(f"newsbeam stream: missing {' and '.join(news.missing_required())}")
     if news.warc_input:
         raise SystemExit("newsbeam stream: --warc_input is for batch runs (`newsbeam run`)")
+    for name, value in (("poll_interval", news.poll_interval), ("window", news.window),
+                        ("max_polls", news.max_polls), ("early_delay", news.early_delay),
+                        ("seen_retention_days", news.seen_retention_days)):
+        if value is not None and value <= 0:
+            raise SystemExit(f"newsbeam stream: --{name} must be > 0 (got {value})")
     standard = options.view_as(StandardOptions)
     standard.runner = standard.runner or DEFAULT_STREAM_RUNNER
     standard.streaming = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import urllib.request
 
+import pytest
 from apache_beam.transforms.window import GlobalWindow, IntervalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import PaneInfo, PaneInfoTiming
@@ -68,3 +69,13 @@ def test_growing_feed_lists_what_was_published():
         body = feed()
         assert body.count(b"<item>") == 2 and site.url("missing.html").encode() in body
         assert set(site.appeared) == {site.url("observer/news/snow-closes-roads.html"), site.url("missing.html")}
+
+
+@pytest.mark.parametrize("flag", ["--poll_interval=0", "--window=-5", "--max_polls=0", "--early_delay=0"])
+def test_bad_stream_options_stop_before_anything_starts(tmp_path, flag):
+    from pipeline.stream import stream
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=f"{flag.split('=')[0]} must be > 0"):
+        stream([f"--feeds={tmp_path / 'feeds.txt'}", f"--output={out}", flag])
+    assert not out.exists()
