@@ -51,11 +51,12 @@ def canonical_order(article: Article) -> tuple:
     )
 
 
-def as_duplicate(copy: Article, canonical: Article, method: str, similarity: float) -> Duplicate:
+def as_duplicate(copy: Article, canonical: Article | str, method: str, similarity: float) -> Duplicate:
+    """``copy`` as a duplicate of ``canonical`` (an article, or the id of one not at hand)."""
     return Duplicate(
         url=copy.url,
         article_id=copy.article_id,
-        canonical_article_id=canonical.article_id,
+        canonical_article_id=canonical if isinstance(canonical, str) else canonical.article_id,
         method=method,
         similarity=similarity,
         feed_url=copy.feed_url,

@@ -167,12 +167,7 @@ def _decide(keyed: tuple[str, dict]) -> Iterator:
         old_id, similarity, _ = matches[0]
         method = "url" if old_id == article.article_id else "near_text"
         Metrics.counter(STAGE, f"dropped_index_{method}").inc()
-        yield beam.pvalue.TaggedOutput(DUPLICATES, as_duplicate(article, _Ref(old_id), method, similarity))
-
-
-class _Ref:
-    def __init__(self, article_id: str):
-        self.article_id = article_id
+        yield beam.pvalue.TaggedOutput(DUPLICATES, as_duplicate(article, old_id, method, similarity))
 
 
 def _seed_seen(entry: DedupEntry) -> TimestampedValue:

@@ -141,7 +141,7 @@ class _ResolveGroupFn(beam.DoFn):
                     s = jaccard(sets[n], sets[canonical_id]) if canonical_id in new else \
                         estimated_similarity(sigs[n], sigs[canonical_id])
                 self._dropped.inc()
-                canonical = new.get(canonical_id) or _OldRef(canonical_id)
+                canonical = new.get(canonical_id) or canonical_id
                 yield beam.pvalue.TaggedOutput(DUPLICATES, as_duplicate(new[n], canonical, "near_text",
                                                                         round(s, 4)))
             if canonical_id in new:
@@ -151,11 +151,6 @@ class _ResolveGroupFn(beam.DoFn):
             if n not in clustered:  # a rejected candidate: stands alone
                 yield article
                 yield beam.pvalue.TaggedOutput(INDEX, entries[n])
-
-
-class _OldRef:
-    def __init__(self, article_id: str):
-        self.article_id = article_id
 
 
 def _route(pair: tuple[Article, DedupEntry], groups: dict) -> Iterator:
