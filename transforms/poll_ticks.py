@@ -3,9 +3,9 @@
 
 A periodic impulse like Beam's ``PeriodicImpulse`` (a splittable DoFn that defers itself
 until the next tick is due and advances the watermark to it), with one thing that one
-lacks: it can be *drained*. Before each tick it checks a stop marker (a file written
-through Beam's ``FileSystems``, so it works on any runner whose workers see the output
-filesystem); once the marker exists it claims the rest of its range and ends, the
+lacks: it can be *drained*. Before each tick, and every second while it waits for one, it
+checks a stop marker (a file written through Beam's ``FileSystems``, so it works on any
+runner whose workers see the output filesystem); once the marker exists it claims the rest of its range and ends, the
 watermark goes to the end of time, every open window fires and the pipeline finishes
 by itself. ``max_polls`` ends it the same way after that many ticks.
 
@@ -31,6 +31,7 @@ __all__ = ["PollTicks", "UNTIL_CANCELLED"]
 STAGE = "poll"
 # Without --max_polls a stream polls "for ever": 2**62 polls of one second is longer.
 UNTIL_CANCELLED = 2**62
+DRAIN_CHECK = 1.0  # seconds between two looks for the stop marker while waiting for a tick
 
 
 class _TickRange(RestrictionProvider):
@@ -77,10 +78,13 @@ class _PollTicksFn(beam.DoFn):
                 tracker.try_claim(tracker.current_restriction().stop - 1)
                 return
             due = Timestamp(start + interval * index)
-            if due.micros / 1e6 > time.time():
-                # Nothing before the next tick: the watermark may advance to it.
+            now = time.time()
+            if due.micros / 1e6 > now:
+                # Nothing before the next tick: the watermark may advance to it. Wake up at
+                # least every DRAIN_CHECK seconds to look for the stop marker, so a drain
+                # does not wait for a long poll interval.
                 self._advance(watermark, due)
-                tracker.defer_remainder(due)
+                tracker.defer_remainder(min(due, Timestamp(now + DRAIN_CHECK)))
                 return
             if not tracker.try_claim(index):
                 return
