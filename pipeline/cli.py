@@ -92,9 +92,13 @@ def _cmd_run(argv: list[str]) -> int:
         NewsOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
-    outcome = run(argv)
+    return report(run(argv), "run")
+
+
+def report(outcome: RunOutcome, kind: str, note: str = "") -> int:
+    """Prints a run's (or stream's) state and balance; returns the exit status."""
     balance = outcome.manifest["conservation"]
-    print(f"run {outcome.run_id}: {outcome.manifest['state']}; manifest {outcome.manifest_path}")
+    print(f"{kind} {outcome.run_id}: {outcome.manifest['state']}{note}; manifest {outcome.manifest_path}")
     print("items in {items_in} = articles {articles} + duplicates {duplicates} + dropped "
           "{dropped} + failed {failed}: {verdict}".format(
               **balance, verdict="balanced" if balance["balanced"] else "NOT BALANCED"))

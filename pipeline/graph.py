@@ -108,8 +108,9 @@ def fetch_config(opts: NewsOptions) -> FetchConfig:
     )
 
 
-def _state_writer(opts: NewsOptions, run_id: str, stream: Optional[StreamEnds]):
-    return lambda table: WriteState(opts.output, run_id, table, staged=stream is None)
+def _write_state(opts: NewsOptions, run_id: str, stream: Optional[StreamEnds], table: str) -> WriteState:
+    """A batch run stages its state for the commit; a stream writes each window's state at once."""
+    return WriteState(opts.output, run_id, table, staged=stream is None)
 
 
 def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[StreamEnds]):
@@ -129,7 +130,7 @@ def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: 
     fetched = feed_list.feeds | "FetchFeeds" >> FetchFeeds(cfg, validators, warc=warc, memory=memory)
     parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
     pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch, warc=warc, memory=memory)
-    fetched["validators"] | "WriteFeedState" >> _state_writer(opts, run_id, stream)("state_feeds")
+    fetched["validators"] | "WriteFeedState" >> _write_state(opts, run_id, stream, "state_feeds")
     return pages, parsed.items, (feed_list.failed, fetched["failed"], parsed.failed)
 
 
@@ -154,7 +155,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     if stream is not None and near is not None:
         index = index | "SeedWithinWindow" >> beam.Filter(within_window, near.window_days)
     deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory)
-    deduped["index"] | "WriteDedupIndex" >> _state_writer(opts, run_id, stream)("state_dedup")
+    deduped["index"] | "WriteDedupIndex" >> _write_state(opts, run_id, stream, "state_dedup")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars)
     )
@@ -173,7 +174,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     (
         (tagged["articles"], duplicates)
         | "SeenUrlsOf" >> SeenUrlsOf()
-        | "WriteSeenUrls" >> _state_writer(opts, run_id, stream)("state_seen")
+        | "WriteSeenUrls" >> _write_state(opts, run_id, stream, "state_seen")
     )
     tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
     if stream is None:

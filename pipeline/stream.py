@@ -11,13 +11,12 @@ reaches newsbeam and not the runner; with internet access Beam downloads Prism b
 Any other streaming runner works with its own options (``--runner=FlinkRunner ...``).
 
 Stopping: Ctrl-C or SIGTERM *drains*: a stop marker is written under
-``OUT/_temporary/<stream_id>/``, the source sees it before its next poll and ends, every
-open window fires and is written, and the command exits 0. A second signal cancels.
+``OUT/_temporary/<stream_id>/``, the source sees it within a second and ends, every open
+window fires and is written, and the command exits 0. A second signal cancels.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -33,7 +32,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
-from pipeline.cli import RunOutcome, new_run_id
+from pipeline.cli import RunOutcome, new_run_id, report
 from pipeline.graph import StreamEnds, build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions
@@ -41,7 +40,6 @@ from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
 from transforms.state import STATE_DIR, compact_state, prune_dedup_index
 
-LOG = logging.getLogger("newsbeam.stream")
 DEFAULT_STREAM_RUNNER = "PrismRunner"
 _TERMINAL = {PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.UPDATED,
              PipelineState.DRAINED}
@@ -217,10 +215,4 @@ def main(argv: list[str]) -> int:
         parser.print_help()
         return 0
     outcome = stream(argv)
-    balance = outcome.manifest["conservation"]
-    print(f"stream {outcome.run_id}: {outcome.manifest['state']}"
-          f"{' (drained)' if outcome.manifest['drained'] else ''}; manifest {outcome.manifest_path}")
-    print("items in {items_in} = articles {articles} + duplicates {duplicates} + dropped "
-          "{dropped} + failed {failed}: {verdict}".format(
-              **balance, verdict="balanced" if balance["balanced"] else "NOT BALANCED"))
-    return 0 if balance["balanced"] and outcome.manifest["state"] == "DONE" else 1
+    return report(outcome, "stream", " (drained)" if outcome.manifest["drained"] else "")

@@ -200,9 +200,11 @@ def test_max_polls_ends_the_stream_and_the_feed_list_is_reread_at_every_poll(tmp
     feeds.write_text(sample_site.url("iranpress/rss.xml") + "\n")
     out = tmp_path / "out"
 
-    def add_a_feed():  # an edit while the stream runs: the next poll takes it
-        while not list((out / "runs").glob("polls-*.json")):
-            time.sleep(0.2)
+    before = len(sample_site.requests)
+
+    def add_a_feed():  # an edit once the first poll fetched the feed: a later poll takes it
+        while "/iranpress/rss.xml" not in sample_site.requests[before:]:
+            time.sleep(0.1)
         feeds.write_text(sample_site.url("iranpress/rss.xml") + "\n" + sample_site.url("observer/atom.xml") + "\n")
 
     editor = threading.Thread(target=add_a_feed, daemon=True)
