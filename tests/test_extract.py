@@ -135,3 +135,39 @@ def test_index_pages_are_dropped_as_not_article():
     assert not is_index_page("\n".join(["short line"] * 20), 0.8, pagetype="article")  # declared article
     assert is_index_page("\n".join(["short line"] * 20), 0.8, pagetype="website")
     assert not is_index_page("\n".join(["short line"] * 20), 1.1, pagetype="website")  # check off
+
+
+def test_extraction_runs_one_page_at_a_time_across_threads(monkeypatch):
+    """trafilatura crashes the process when it runs in several threads at once (Prism's and
+    Flink's SDK workers run bundles in threads): extract_article lets one in at a time."""
+    import threading
+    import time
+
+    import transforms.extract_articles as ea
+
+    inside, most = 0, 0
+    count = threading.Lock()
+    real = ea.main_text
+
+    def watched(*args, **kwargs):
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.02)  # long enough for the other threads to arrive
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with count:
+                inside -= 1
+
+    monkeypatch.setattr(ea, "main_text", watched)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(extract_article(page(SEED)).title))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["Shamkhani meets Syrian Prime Minister Imad Khamis in Tehran"] * 4
+    assert most == 1

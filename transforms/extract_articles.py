@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -209,12 +210,21 @@ def _modified(html: bytes | str, published: Optional[str]) -> Optional[str]:
     return found if found and (published is None or found > published) else None
 
 
+# trafilatura (lxml underneath) crashes the whole process now and then (SIGABRT "free():
+# invalid pointer", or SIGSEGV) when it runs in several threads at once: adbar/trafilatura#840
+# and #925, open. Runners that run bundles in threads (Prism's and Flink's SDK workers) did that
+# here: a stream died twice in about 25 runs of its benchmark. One extraction at a time per
+# process costs nothing that the GIL did not already take.
+_TRAFILATURA = threading.Lock()
+
+
 def extract_article(page: FetchedPage, index_line_ratio: float = 0.8) -> Article:
     """Extracts one page; raises EmptyExtraction when neither page nor feed has main text
-    and NotAnArticle for an index or section page."""
+    and NotAnArticle for an index or section page. Safe to call from several threads."""
     item = page.item
     html = _decode(page.body, page.content_type)
-    doc, text, text_source = main_text(html, page.final_url, item.content)
+    with _TRAFILATURA:
+        doc, text, text_source = main_text(html, page.final_url, item.content)
     if not text:
         raise EmptyExtraction(f"no main text found in {len(page.body)} bytes")
     if is_index_page(text, index_line_ratio, getattr(doc, "pagetype", None)):
