@@ -10,7 +10,14 @@ OUT    ?= demo-output
 BEAM_VERSION := 2.77.0
 PRISM  := $(BIN)/prism
 
-.PHONY: install run test lint bench clean
+# A Flink session cluster on loopback (deploy/flink/cluster.py says what runs and why these
+# versions): its SDK workers and the pipelines submitted to it use .venv-flink, which has the
+# Beam release of the Flink job server that Maven Central serves here (2.62.0).
+FLINK_VENV  := .venv-flink
+FLINK_STAMP := $(FLINK_VENV)/.installed
+CLUSTER     := $(PYTHON) deploy/flink/cluster.py
+
+.PHONY: install run test lint bench clean flink-venv flink-up flink-down flink-status flink-test flink-bench
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +55,30 @@ bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 	$(BIN)/python -m benchmarks.streaming --data $(DATA)
 
+$(FLINK_STAMP): setup.py deploy/flink/cluster.py
+	$(PYTHON) -m venv $(FLINK_VENV)
+	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check $$($(CLUSTER) requirements)
+	touch $@
+
+flink-venv: $(FLINK_STAMP)
+
+# Idempotent: starts what is not running, waits for the REST API and both TaskManagers.
+flink-up: $(STAMP) $(FLINK_STAMP)
+	$(CLUSTER) up
+
+flink-down:
+	$(CLUSTER) down
+
+flink-status:
+	$(CLUSTER) status
+
+# The Flink tests alone (make test runs them too while a cluster is up).
+flink-test: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_flink.py
+
+flink-bench: $(STAMP) $(FLINK_STAMP)
+	$(BIN)/python -m benchmarks.flink --data $(DATA)
+
 clean:
-	rm -rf $(VENV) $(OUT) build dist *.egg-info benchmarks/.work
+	rm -rf $(VENV) $(FLINK_VENV) .flink $(OUT) build dist *.egg-info benchmarks/.work

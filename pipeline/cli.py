@@ -22,11 +22,11 @@ import uuid
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
-from pipeline.options import NewsOptions
+from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp
 from transforms.state import commit_state, compact_state, prune_dedup_index
@@ -48,7 +48,7 @@ def new_run_id() -> str:
 
 def run(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
-    options = PipelineOptions(argv)
+    options = parse_options(argv)
     news = options.view_as(NewsOptions)
     if news.missing_required():
         raise SystemExit(f"newsbeam run: missing {' and '.join(news.missing_required())} "

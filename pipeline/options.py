@@ -87,3 +87,21 @@ class NewsOptions(PipelineOptions):
         parser.add_argument("--seen_retention_days", type=float, default=90.0,
                             help="Stream: days a URL the stream ingested stays in keyed state (a URL still "
                                  "listed after that is fetched again).")
+
+
+def parse_options(argv: list[str] | None) -> PipelineOptions:
+    """PipelineOptions from the command line, without a known misreading by older Beam.
+
+    Beam releases before 2.6x parse each options view with argparse's prefix matching on,
+    so ``--output=OUT`` also set ``--output_executable_path=OUT``, and the Flink job server
+    then wrote a jar over OUT (seen with 2.62, the Flink job server's release here). Unless
+    that flag was given in full, it is cleared.
+    """
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    options = PipelineOptions(argv)
+    portable = options.view_as(PortableOptions)
+    given = any(a.startswith("--output_executable_path") for a in argv or [])
+    if portable.output_executable_path and not given:
+        portable.output_executable_path = None
+    return options

@@ -35,7 +35,7 @@ from apache_beam.runners.runner import PipelineState
 from pipeline.cli import RunOutcome, new_run_id, report
 from pipeline.graph import StreamEnds, build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
-from pipeline.options import NewsOptions
+from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
 from transforms.state import STATE_DIR, compact_state, prune_dedup_index
@@ -136,7 +136,7 @@ def _wait(result, drain: _Drain) -> str:
 
 def stream(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs a stream until ``--max_polls`` or a drain; returns its id and final manifest."""
-    options = PipelineOptions(argv)
+    options = parse_options(argv)
     news = options.view_as(NewsOptions)
     if news.missing_required():
         raise SystemExit(f"newsbeam stream: missing {' and '.join(news.missing_required())}")

@@ -9,6 +9,7 @@ into Arrow ``timestamp[us, UTC]`` at the sink.
 from __future__ import annotations
 
 import traceback
+import typing
 from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -218,6 +219,12 @@ def _last_frame(exc: BaseException) -> str:
     return frames[-1].strip() if frames else type(exc).__name__
 
 
-for _type in (FeedSource, FetchedFeed, FeedValidators, SeenUrl, DedupEntry, FeedItem, FetchedPage, Entity,
-              EntityRow, Article, Duplicate, Failure):
+ELEMENT_TYPES = (FeedSource, FetchedFeed, FeedValidators, SeenUrl, DedupEntry, FeedItem, FetchedPage, Entity,
+                 EntityRow, Article, Duplicate, Failure)
+
+for _type in ELEMENT_TYPES:
+    # The annotations are strings here (``from __future__ import annotations``); Beam 2.77
+    # resolves them, older releases (2.62, the Flink job server's) made every field
+    # ``pythonsdk_any`` with no representation, which the Java runner cannot decode.
+    _type.__annotations__ = typing.get_type_hints(_type)
     beam.coders.registry.register_coder(_type, beam.coders.RowCoder)

@@ -1,0 +1,115 @@
+"""The same pipeline on a real Flink cluster on loopback (``make flink-up``: a JobManager and
+two TaskManagers as separate JVMs, Beam's Flink job server, a pool of Python SDK workers).
+
+Skipped, with the reason, when no cluster answers; ``.ci/run`` starts one. Pipelines are
+submitted from the Flink virtualenv (``make flink-venv``: the Beam release of the job
+server), as ``newsbeam`` subprocesses, with ``--runner=PortableRunner`` against the job
+server and ``--environment_type=EXTERNAL`` against the worker pool; the reference runs use
+the FnApiRunner in this process. Run ids and timestamps aside, every table must hold the
+same rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+
+import pytest
+from conftest import ROOT, SAMPLES, shared_path
+from test_parity import TABLES, rows
+
+from pipeline.cli import run
+from pipeline.demo import materialise_feed_list
+from pipeline.loopback import LoopbackSite
+
+_spec = importlib.util.spec_from_file_location("flink_cluster", ROOT / "deploy" / "flink" / "cluster.py")
+cluster = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cluster)
+
+FLINK_PYTHON = cluster.FLINK_VENV / "bin" / "python"
+
+
+def _cluster_up() -> str | None:
+    """None when a cluster with two TaskManagers, the job server and the pool answer."""
+    if not FLINK_PYTHON.exists():
+        return f"no {FLINK_PYTHON} (make flink-venv)"
+    if cluster.taskmanagers() < 2:
+        return f"no Flink cluster with two TaskManagers at {cluster.HOST}:{cluster.REST_PORT} (make flink-up)"
+    if not (cluster._listening(cluster.JOB_PORT) and cluster._listening(cluster.POOL_PORT)):
+        return "the Flink job server or the SDK worker pool is down (make flink-up)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_cluster_up() is not None, reason=str(_cluster_up()))
+
+
+def flink_options(parallelism: int = 2) -> list[str]:
+    return ["--runner=PortableRunner", f"--job_endpoint=localhost:{cluster.JOB_PORT}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{cluster.POOL_PORT}",
+            f"--parallelism={parallelism}"]
+
+
+def newsbeam_on_flink(command: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(FLINK_PYTHON), "-m", "pipeline", command, *args, *flink_options()],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"newsbeam {command} on Flink failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def manifest_of(out) -> dict:
+    (path,) = (out / "runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def both_runners(feeds, tmp, *extra: str) -> dict:
+    """{runner: (OUT, manifest)} for the FnApiRunner here and Flink."""
+    local = run([f"--feeds={feeds}", f"--output={tmp / 'local'}", "--runner=FnApiRunner",
+                 "--allow_private_hosts", *extra])
+    assert local.manifest["state"] == "DONE"
+    newsbeam_on_flink("run", f"--feeds={feeds}", f"--output={tmp / 'flink'}", "--allow_private_hosts", *extra)
+    return {"local": (tmp / "local", local.manifest), "flink": (tmp / "flink", manifest_of(tmp / "flink"))}
+
+
+@pytest.fixture(scope="module")
+def sample_outputs(sample_site, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flink-sample")
+    return both_runners(materialise_feed_list(sample_site, SAMPLES / "feeds.opml", tmp), tmp)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_flink_writes_the_same_rows_as_the_local_runner(sample_outputs, table):
+    expected = sorted(rows(sample_outputs["local"][0], table))
+    assert expected, f"{table} is empty: the comparison would prove nothing"
+    assert sorted(rows(sample_outputs["flink"][0], table)) == expected
+
+
+def test_flink_run_has_a_balanced_manifest_and_committed_state(sample_outputs):
+    out, manifest = sample_outputs["flink"]
+    local = sample_outputs["local"][1]
+    assert manifest["state"] == "DONE"
+    assert manifest["conservation"]["balanced"], manifest["conservation"]
+    assert manifest["conservation"] == local["conservation"]
+    assert manifest["versions"]["apache-beam"] == cluster.BEAM_JAVA_VERSION  # the job server's release
+    assert manifest["state_files"], "no state committed"
+    assert not list(out.rglob("_temporary/*")), "staging left behind"
+
+
+def test_flink_matches_the_local_runner_on_the_extraction_corpus(tmp_path):
+    """The 181 real pages of the extraction benchmark, served on loopback, one feed each."""
+    from benchmarks.e2e import build_site
+
+    data = shared_path("data")
+    feeds = build_site(data, tmp_path / "site", 4)
+    with LoopbackSite(tmp_path / "site") as site:
+        listing = tmp_path / "feeds.txt"
+        listing.write_text("".join(f"{site.url(f)}\n" for f in feeds))
+        outputs = both_runners(listing, tmp_path, "--per_host_delay=0")
+    for table in ("articles", "duplicates", "entities", "failures"):
+        if not (tmp_path / "local" / table).exists():
+            assert not (tmp_path / "flink" / table).exists()
+            continue
+        expected = sorted(rows(outputs["local"][0], table))
+        assert sorted(rows(outputs["flink"][0], table)) == expected, f"{table} differs on Flink"
+    assert outputs["flink"][1]["conservation"] == outputs["local"][1]["conservation"]
+    assert outputs["flink"][1]["conservation"]["items_in"] == 181
