@@ -43,7 +43,7 @@ test: $(STAMP) $(PRISM)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples examples
+	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples examples deploy
 
 bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)

@@ -47,7 +47,21 @@ pytestmark = pytest.mark.skipif(_cluster_up() is not None, reason=str(_cluster_u
 def flink_options(parallelism: int = 2) -> list[str]:
     return ["--runner=PortableRunner", f"--job_endpoint=localhost:{cluster.JOB_PORT}",
             "--environment_type=EXTERNAL", f"--environment_config=localhost:{cluster.POOL_PORT}",
-            f"--parallelism={parallelism}"]
+            f"--parallelism={parallelism}", *KEEP_WORKERS, *BATCH]
+
+
+# One SDK worker per TaskManager for the whole job. With the default (0: an environment is
+# closed as soon as no task uses it) each task of a batch job starts a worker of its own,
+# and the job hung for good now and then, a TaskManager "still waiting for startup of
+# environment" whose worker had started, connected and been closed.
+KEEP_WORKERS = ["--environment_cache_millis=600000"]
+
+
+# Bounded runs go to Flink's streaming mode too: its tasks live for the whole job, so each
+# TaskManager keeps one SDK worker. In Flink's batch (DataSet) mode every task opens and
+# closes its own environment, and the job hung now and then (seen here three times on the
+# 181 pages): a TaskManager waiting for a worker the pool never started again.
+BATCH = ["--streaming"]
 
 
 def newsbeam_on_flink(command: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -215,15 +215,19 @@ def write_conf(slots: int) -> None:
         "jobmanager.rpc.address": HOST, "jobmanager.rpc.port": RPC_PORT, "jobmanager.bind-host": HOST,
         "jobmanager.memory.process.size": "1024m",
         "taskmanager.host": HOST, "taskmanager.bind-host": HOST, "taskmanager.numberOfTaskSlots": slots,
-        # The Python work runs in SDK worker processes, outside these JVMs.
-        "taskmanager.memory.process.size": "1280m",
+        # The Python work runs in SDK worker processes, outside these JVMs. Network memory is
+        # set, not derived: a batch run of the whole pipeline opens hundreds of exchanges at
+        # once, and the derived default (~100 MB) failed its tasks with "Insufficient number
+        # of network buffers".
+        "taskmanager.memory.process.size": "2048m",
+        "taskmanager.memory.network.min": "384m", "taskmanager.memory.network.max": "384m",
         "taskmanager.rpc.port": 0, "taskmanager.data.port": 0, "blob.server.port": 0,
         "rest.address": HOST, "rest.bind-address": HOST, "rest.port": REST_PORT,
         "state.checkpoints.dir": checkpoints.as_uri(),
         # A lost TaskManager is noticed in seconds, not the default minutes.
         "heartbeat.interval": 2000, "heartbeat.timeout": 10000,
-        "restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": 20,
-        "restart-strategy.fixed-delay.delay": "2 s",
+        "restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": 5,
+        "restart-strategy.fixed-delay.delay": "3 s",
     }
     (CONF / "config.yaml").write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
     (CONF / "log4j.properties").write_text(
@@ -243,9 +247,17 @@ def _java_params(kind: str) -> tuple[list[str], list[str]]:
     return lines[0].split(), lines[1].split()
 
 
+# What Flink's own config.yaml passes to every JVM on Java 17 (Kryo and Beam's coders reach
+# into java.util and friends; without these a job fails with InaccessibleObjectException).
+JAVA17_OPENS = [f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
+    "java.lang", "java.net", "java.io", "java.nio", "sun.nio.ch", "java.lang.reflect", "java.text", "java.time",
+    "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "java.util.concurrent.locks")] + [
+    "--add-exports=java.base/sun.net.util=ALL-UNNAMED", "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED"]
+
+
 def _flink_cmd(name: str, main: str, kind: str, *extra: str) -> list[str]:
     jvm, dynamic = _java_params(kind)
-    return ["java", *jvm, f"-Dlog.file={LOGS / (name + '.log')}",
+    return ["java", *jvm, *JAVA17_OPENS, f"-Dlog.file={LOGS / (name + '.log')}",
             f"-Dlog4j.configurationFile={(CONF / 'log4j.properties').as_uri()}",
             "-cp", f"{FLINK_HOME}/lib/*", main, "--configDir", str(CONF), *dynamic, *extra]
 
@@ -272,9 +284,10 @@ def up(n_taskmanagers: int, slots: int) -> None:
         start_taskmanager(n)
     _wait(f"{n_taskmanagers} TaskManagers", lambda: taskmanagers() >= n_taskmanagers, "jobmanager")
     if _pid("jobserver") is None:
-        _start("jobserver", ["java", "-Xmx512m", "-cp", f"{lib}/*", "org.apache.beam.runners.flink.FlinkJobServerDriver",
-                             f"--flink-master={HOST}:{REST_PORT}", f"--job-host={HOST}", f"--job-port={JOB_PORT}",
-                             f"--artifact-port={ARTIFACT_PORT}", f"--expansion-port={EXPANSION_PORT}"])
+        _start("jobserver", ["java", "-Xmx512m", *JAVA17_OPENS, "-cp", f"{lib}/*",
+                             "org.apache.beam.runners.flink.FlinkJobServerDriver", f"--flink-master={HOST}:{REST_PORT}",
+                             f"--job-host={HOST}", f"--job-port={JOB_PORT}", f"--artifact-port={ARTIFACT_PORT}",
+                             f"--expansion-port={EXPANSION_PORT}"])
     _wait(f"the job server on {HOST}:{JOB_PORT}", lambda: _listening(JOB_PORT), "jobserver")
     if _pid("workerpool") is None:
         # The pool starts each worker as `python -c ...`: the Flink virtualenv's, first on PATH.
