@@ -44,6 +44,13 @@ def _cluster_up() -> str | None:
 pytestmark = pytest.mark.skipif(_cluster_up() is not None, reason=str(_cluster_up()))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def no_job_left_behind():
+    """A launcher that timed out leaves its job running on the cluster: cancel it."""
+    yield
+    cluster.cancel_jobs()
+
+
 def flink_options(parallelism: int = 2) -> list[str]:
     return ["--runner=PortableRunner", f"--job_endpoint=localhost:{cluster.JOB_PORT}",
             "--environment_type=EXTERNAL", f"--environment_config=localhost:{cluster.POOL_PORT}",
@@ -127,3 +134,69 @@ def test_flink_matches_the_local_runner_on_the_extraction_corpus(tmp_path):
         assert sorted(rows(outputs["flink"][0], table)) == expected, f"{table} differs on Flink"
     assert outputs["flink"][1]["conservation"] == outputs["local"][1]["conservation"]
     assert outputs["flink"][1]["conservation"]["items_in"] == 181
+
+
+ITEMS = ["iranpress/2020/01/07/shamkhani-khamis-meeting.html", "observer/news/syrian-delegation-tehran.html",
+         "iranpress/2020/01/08/tram-line-approved.html", "observer/news/snow-closes-roads.html"]
+
+
+@pytest.mark.xfail(run=False, reason=(
+    "Beam 2.62's Flink runner cannot checkpoint this stream: every checkpoint of the stage "
+    "{TagEntities, TriggerArticles, SeenUrlsOf, RecordWindows, WriteDataset} is declined with "
+    "ClassCastException '[B cannot be cast to WindowedValue' in CoderTypeSerializer.copy of a "
+    "MapCoder<_, Iterable<WindowedValue>> (the operator's side-input buffer); after its restarts "
+    "the job fails and `newsbeam stream` exits 1 (with --finish_bundle_before_checkpointing too). "
+    "Not run in CI: it takes 6 minutes to show that (run it with --runxfail)"))
+def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
+    """newsbeam stream with checkpoints; one TaskManager SIGKILLed mid-stream and a new one
+    started; after the drain every item is in exactly one table, once."""
+    import signal
+    import time
+
+    import duckdb
+
+    from pipeline.loopback import GrowingFeedSite
+
+    out = tmp_path / "out"
+    with GrowingFeedSite(SAMPLES / "site", ITEMS) as site:
+        site.publish()
+        site.publish()
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(site.feed_url + "\n")
+        log = open(tmp_path / "stream.log", "w")
+        proc = subprocess.Popen(
+            [str(FLINK_PYTHON), "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
+             "--allow_private_hosts", "--per_host_delay=0", "--poll_interval=5", "--window=10",
+             "--checkpointing_interval=3000", *flink_options()[:-1]],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 180
+            while not list(out.glob("articles/*/*.parquet")):
+                assert proc.poll() is None, (tmp_path / "stream.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no article within 180 s"
+                time.sleep(1)
+            cluster.main(["kill-tm", "1"])  # a lost worker: SIGKILL, no goodbye
+            time.sleep(5)
+            cluster.main(["start-tm", "1"])
+            site.publish()
+            site.publish()
+            deadline = time.monotonic() + 180
+            while len(list(out.glob("*/*/*.parquet"))) < 4:
+                assert proc.poll() is None, (tmp_path / "stream.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the new items never arrived"
+                time.sleep(1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            cluster.cancel_jobs()
+            cluster.start_taskmanager(1)
+    assert proc.returncode == 0, (tmp_path / "stream.log").read_text()[-3000:]
+    manifest = manifest_of(out)
+    assert manifest["drained"] and manifest["conservation"]["balanced"]
+    urls = duckdb.sql(f"SELECT url FROM read_parquet('{out}/*/*/*.parquet', union_by_name=true)").fetchall()
+    assert sorted(u for (u,) in urls) == sorted(site.url(p) for p in ITEMS)  # each item once
+    assert not list(out.rglob("_temporary/*/*.parquet")), "a partial file is visible"

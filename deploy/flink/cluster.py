@@ -207,6 +207,15 @@ def taskmanagers() -> int:
         return 0
 
 
+def cancel_jobs() -> list[str]:
+    """Cancels every running job (a launcher killed mid-stream leaves its job running)."""
+    running = [j["jid"] for j in rest("/jobs/overview")["jobs"] if j["state"] in ("RUNNING", "RESTARTING", "CREATED")]
+    for jid in running:
+        urllib.request.urlopen(urllib.request.Request(f"http://{HOST}:{REST_PORT}/jobs/{jid}?mode=cancel",
+                                                      method="PATCH"), timeout=10).close()
+    return running
+
+
 def write_conf(slots: int) -> None:
     CONF.mkdir(parents=True, exist_ok=True)
     checkpoints = STATE / "checkpoints"
@@ -334,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     again = sub.add_parser("start-tm", help="start one TaskManager")
     again.add_argument("n", type=int)
     sub.add_parser("prepare", help="only download Flink and the job server (cached)")
+    sub.add_parser("cancel-jobs", help="cancel every running job")
     sub.add_parser("requirements", help="print the Flink virtualenv's requirements (setup.py's, Beam pinned)")
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -346,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         _stop(f"taskmanager-{args.n}", signal.SIGKILL, wait=10)
     elif args.command == "start-tm":
         start_taskmanager(args.n)
+    elif args.command == "cancel-jobs":
+        log(f"cancelled {', '.join(cancel_jobs()) or 'nothing'}")
     elif args.command == "requirements":
         print("\n".join(requirements()))
     elif args.command == "prepare":
