@@ -54,6 +54,8 @@ bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 	$(BIN)/python -m benchmarks.streaming --data $(DATA)
+	$(MAKE) flink-up  # the cluster is left running: make flink-down stops it
+	$(BIN)/python -m benchmarks.flink --data $(DATA)
 
 $(FLINK_STAMP): setup.py deploy/flink/cluster.py
 	$(PYTHON) -m venv $(FLINK_VENV)
