@@ -14,7 +14,6 @@ API): the cluster is up before and after, so its start is not in it. Medians of
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
 import sys
@@ -23,25 +22,20 @@ from pathlib import Path
 
 from benchmarks._results import save
 from benchmarks.e2e import build_site
+from deploy.flink import cluster
 from pipeline.loopback import LoopbackSite
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results" / "flink.json"
 
-_spec = importlib.util.spec_from_file_location("flink_cluster", ROOT / "deploy" / "flink" / "cluster.py")
-cluster = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cluster)
 
 
 def one_run(feeds: Path, out: Path, parallelism: int) -> dict:
     before = {j["jid"] for j in cluster.rest("/jobs/overview")["jobs"]}
     proc = subprocess.run(
         [str(cluster.FLINK_VENV / "bin" / "python"), "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
-         "--allow_private_hosts", "--per_host_delay=0", "--runner=PortableRunner",
-         f"--job_endpoint=localhost:{cluster.JOB_PORT}", "--environment_type=EXTERNAL",
-         f"--environment_config=localhost:{cluster.POOL_PORT}", f"--parallelism={parallelism}",
-         "--environment_cache_millis=600000", "--streaming"],
+         "--allow_private_hosts", "--per_host_delay=0", *cluster.submit_options(parallelism)],
         cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -56,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    if cluster.taskmanagers() < 2:
-        raise SystemExit("needs the loopback Flink cluster with two TaskManagers: make flink-up")
+    if cluster.not_ready():
+        raise SystemExit(f"needs the loopback Flink cluster: {cluster.not_ready()}")
     seconds: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -11,7 +11,6 @@ same rows.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 
@@ -19,29 +18,15 @@ import pytest
 from conftest import ROOT, SAMPLES, shared_path
 from test_parity import TABLES, rows
 
+from deploy.flink import cluster
 from pipeline.cli import run
 from pipeline.demo import materialise_feed_list
 from pipeline.loopback import LoopbackSite
 
-_spec = importlib.util.spec_from_file_location("flink_cluster", ROOT / "deploy" / "flink" / "cluster.py")
-cluster = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cluster)
-
 FLINK_PYTHON = cluster.FLINK_VENV / "bin" / "python"
 
 
-def _cluster_up() -> str | None:
-    """None when a cluster with two TaskManagers, the job server and the pool answer."""
-    if not FLINK_PYTHON.exists():
-        return f"no {FLINK_PYTHON} (make flink-venv)"
-    if cluster.taskmanagers() < 2:
-        return f"no Flink cluster with two TaskManagers at {cluster.HOST}:{cluster.REST_PORT} (make flink-up)"
-    if not (cluster._listening(cluster.JOB_PORT) and cluster._listening(cluster.POOL_PORT)):
-        return "the Flink job server or the SDK worker pool is down (make flink-up)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_cluster_up() is not None, reason=str(_cluster_up()))
+pytestmark = pytest.mark.skipif(cluster.not_ready() is not None, reason=str(cluster.not_ready()))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,28 +36,8 @@ def no_job_left_behind():
     cluster.cancel_jobs()
 
 
-def flink_options(parallelism: int = 2) -> list[str]:
-    return ["--runner=PortableRunner", f"--job_endpoint=localhost:{cluster.JOB_PORT}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{cluster.POOL_PORT}",
-            f"--parallelism={parallelism}", *KEEP_WORKERS, *BATCH]
-
-
-# One SDK worker per TaskManager for the whole job. With the default (0: an environment is
-# closed as soon as no task uses it) each task of a batch job starts a worker of its own,
-# and the job hung for good now and then, a TaskManager "still waiting for startup of
-# environment" whose worker had started, connected and been closed.
-KEEP_WORKERS = ["--environment_cache_millis=600000"]
-
-
-# Bounded runs go to Flink's streaming mode too: its tasks live for the whole job, so each
-# TaskManager keeps one SDK worker. In Flink's batch (DataSet) mode every task opens and
-# closes its own environment, and the job hung now and then (seen here three times on the
-# 181 pages): a TaskManager waiting for a worker the pool never started again.
-BATCH = ["--streaming"]
-
-
 def newsbeam_on_flink(command: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(FLINK_PYTHON), "-m", "pipeline", command, *args, *flink_options()],
+    proc = subprocess.run([str(FLINK_PYTHON), "-m", "pipeline", command, *args, *cluster.submit_options()],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"newsbeam {command} on Flink failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return proc
@@ -167,7 +132,7 @@ def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
         proc = subprocess.Popen(
             [str(FLINK_PYTHON), "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
              "--allow_private_hosts", "--per_host_delay=0", "--poll_interval=5", "--window=10",
-             "--checkpointing_interval=3000", *flink_options()[:-1]],
+             "--checkpointing_interval=3000", *cluster.submit_options(streaming=False)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 180

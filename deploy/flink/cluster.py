@@ -207,6 +207,35 @@ def taskmanagers() -> int:
         return 0
 
 
+def submit_options(parallelism: int = 2, streaming: bool = True) -> list[str]:
+    """Pipeline options that submit a newsbeam run (or stream) to this cluster.
+
+    ``--streaming`` goes with bounded runs too: in Flink's batch (DataSet) mode every task
+    opens and closes an SDK environment of its own, and a run of the 181 pages hung for
+    good three times in three (a TaskManager "still waiting for startup of environment";
+    ``--execution_mode_for_batch=BATCH_FORCED`` did not help). In streaming mode the tasks
+    live for the whole job, and a bounded job still ends when its input does.
+    ``--environment_cache_millis`` keeps one SDK worker per TaskManager for the job.
+    ``newsbeam stream`` sets ``--streaming`` itself (``streaming=False`` leaves it out).
+    """
+    return ["--runner=PortableRunner", f"--job_endpoint=localhost:{JOB_PORT}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{POOL_PORT}",
+            f"--parallelism={parallelism}", "--environment_cache_millis=600000",
+            *(["--streaming"] if streaming else [])]
+
+
+def not_ready(n_taskmanagers: int = 2) -> str | None:
+    """Why the cluster cannot take a job now, or None when it can."""
+    python = FLINK_VENV / "bin" / "python"
+    if not python.exists():
+        return f"no {python} (make flink-venv)"
+    if taskmanagers() < n_taskmanagers:
+        return f"no Flink cluster with {n_taskmanagers} TaskManagers at {HOST}:{REST_PORT} (make flink-up)"
+    if not (_listening(JOB_PORT) and _listening(POOL_PORT)):
+        return "the Flink job server or the SDK worker pool is down (make flink-up)"
+    return None
+
+
 def cancel_jobs() -> list[str]:
     """Cancels every running job (a launcher killed mid-stream leaves its job running)."""
     running = [j["jid"] for j in rest("/jobs/overview")["jobs"] if j["state"] in ("RUNNING", "RESTARTING", "CREATED")]
@@ -308,8 +337,8 @@ def up(n_taskmanagers: int, slots: int) -> None:
 
 
 def down() -> None:
-    stopped = [name for name in ("workerpool", "jobserver", *sorted(p.name for p in PIDS.glob("taskmanager-*")),
-                                 "jobmanager") if _stop(name)] if PIDS.exists() else []
+    tms = sorted(p.name for p in PIDS.glob("taskmanager-*"))  # none when PIDS is absent
+    stopped = [name for name in ("workerpool", "jobserver", *tms, "jobmanager") if _stop(name)]
     log(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 
