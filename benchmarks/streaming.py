@@ -119,12 +119,14 @@ def delays(site_root: Path, pages: list[str], n_items: int, every: float, work: 
 
 def _feed_request_after(site: GrowingFeedSite, since: float) -> float:
     """When (time.monotonic) the first request for the feed after ``since`` arrived."""
-    while True:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
         times = [t for r, t in zip(list(site.requests), list(site.request_times))
                  if site.feed_path in r and t >= since]
         if times:
             return time.monotonic() - (time.time() - min(times))
         time.sleep(0.05)
+    raise SystemExit("the feed was not requested within 300 s")
 
 
 def _one(kind: str, site: GrowingFeedSite, feeds: Path, urls: set[str], out: Path) -> tuple[float, float]:
