@@ -12,7 +12,8 @@ Processes (each a process of its own, pid in ``$NEWSBEAM_FLINK_DIR/pids``, log i
   ``FLINK_VERSION`` started as Flink's own scripts start them (the JVM and memory options
   come from Flink's ``BashJavaUtils``), every port on 127.0.0.1;
 - Beam's Flink job server (``FlinkJobServerDriver``) for that Flink, at ``BEAM_JAVA_VERSION``;
-- a Python SDK worker pool (``apache_beam.runners.worker.worker_pool_main``) from the Flink
+- a Python SDK worker pool (``worker_pool.py`` here: Beam's ``worker_pool_main`` with workers
+  told apart per TaskManager; see its docstring) from the Flink
   virtualenv, which starts one SDK worker process per TaskManager slot asking for one
   (``--environment_type=EXTERNAL``): no Docker here, and the PROCESS environment would need
   Beam's Go boot loader and a pip install of the artifacts on every worker start.
@@ -257,7 +258,7 @@ def write_conf(slots: int) -> None:
         # set, not derived: a batch run of the whole pipeline opens hundreds of exchanges at
         # once, and the derived default (~100 MB) failed its tasks with "Insufficient number
         # of network buffers".
-        "taskmanager.memory.process.size": "2048m",
+        "taskmanager.memory.process.size": "2048m", "taskmanager.memory.jvm-metaspace.size": "512m",
         "taskmanager.memory.network.min": "384m", "taskmanager.memory.network.max": "384m",
         "taskmanager.rpc.port": 0, "taskmanager.data.port": 0, "blob.server.port": 0,
         "rest.address": HOST, "rest.bind-address": HOST, "rest.port": REST_PORT,
@@ -329,9 +330,10 @@ def up(n_taskmanagers: int, slots: int) -> None:
     _wait(f"the job server on {HOST}:{JOB_PORT}", lambda: _listening(JOB_PORT), "jobserver")
     if _pid("workerpool") is None:
         # The pool starts each worker as `python -c ...`: the Flink virtualenv's, first on PATH.
-        env = dict(os.environ, PATH=f"{FLINK_VENV / 'bin'}:{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT))
-        _start("workerpool", [str(python), "-m", "apache_beam.runners.worker.worker_pool_main",
-                              f"--service_port={POOL_PORT}"], env=env)
+        # A worker that dies in native code leaves its Python stack in workerpool.out.
+        env = dict(os.environ, PATH=f"{FLINK_VENV / 'bin'}:{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT),
+                   PYTHONFAULTHANDLER="1")
+        _start("workerpool", [str(python), str(HERE / "worker_pool.py"), f"--service_port={POOL_PORT}"], env=env)
     _wait(f"the SDK worker pool on {HOST}:{POOL_PORT}", lambda: _listening(POOL_PORT), "workerpool")
     status()
 
