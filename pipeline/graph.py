@@ -161,8 +161,11 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         index = index | "SeedWithinWindow" >> beam.Filter(within_window, near.window_days)
     deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory)
     deduped["index"] | "WriteDedupIndex" >> _write_state(opts, run_id, stream, "state_dedup")
+    # A stream joins by key where a batch run uses side inputs (see transforms._joins).
+    keyed_joins = stream is not None
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
-        SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars)
+        SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars),
+        keyed_joins=keyed_joins,
     )
     failures = (
         *front_failures,
@@ -173,7 +176,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     duplicates = (
         (pages["duplicates"], deduped["duplicates"])
         | "FlattenDuplicates" >> beam.Flatten()
-        | "ResolveCanonicals" >> ResolveCanonicals()
+        | "ResolveCanonicals" >> ResolveCanonicals(keyed_joins)
     )
 
     (

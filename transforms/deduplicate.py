@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.elements import Article, DedupEntry, Duplicate
+from transforms._joins import WithWindowValue
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
 from transforms.keyed_index import MatchKeyedIndex
@@ -137,7 +138,7 @@ class Deduplicate(beam.PTransform):
         dups = [by_url.duplicates, by_text.duplicates]
         kept = by_text.articles
         if self._near is not None and self._memory is not None:
-            near = kept | "ByNearText" >> FindNearDuplicates(self._near, None)
+            near = kept | "ByNearText" >> FindNearDuplicates(self._near, None, keyed_joins=True)
             earlier = (
                 near["articles"]
                 | "SignKept" >> beam.Map(lambda a, cfg: (a, entry_of(a, cfg)), self._near)
@@ -174,8 +175,14 @@ class ResolveCanonicals(beam.PTransform):
     copy was first merged into can itself be merged later (an exact re-post of a story
     that turns out to be a near copy of an earlier one). Every row is re-pointed along
     that chain to the article that was kept. The chain links are the text duplicates
-    (one per merged article), handed to every worker as a side input.
+    (one per merged article), handed to every worker as a side input; with
+    ``keyed_joins`` (streams), joined to the window's rows by key instead
+    (``transforms._joins``).
     """
+
+    def __init__(self, keyed_joins: bool = False):
+        super().__init__()
+        self._keyed_joins = keyed_joins
 
     def expand(self, duplicates):
         redirects = (
@@ -183,4 +190,9 @@ class ResolveCanonicals(beam.PTransform):
             | "TextMerges" >> beam.Filter(lambda d: d.method != "url")
             | "MergedTo" >> beam.Map(lambda d: (d.article_id, d.canonical_article_id))
         )
-        return duplicates | "RepointToFinal" >> beam.Map(_final_canonical, beam.pvalue.AsDict(redirects))
+        if not self._keyed_joins:
+            return duplicates | "RepointToFinal" >> beam.Map(_final_canonical, beam.pvalue.AsDict(redirects))
+        chains = redirects | "ChainsOfWindow" >> beam.CombineGlobally(
+            beam.combiners.ToDictCombineFn()).without_defaults()
+        return duplicates | "RepointToFinal" >> WithWindowValue(_final_canonical, chains, {}, keyed=True,
+                                                               output_type=Duplicate)

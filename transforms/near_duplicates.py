@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import Article, DedupEntry
 from schemas.timeutil import parse_iso, utc_now_iso
+from transforms._joins import WithWindowValue
 from transforms._minhash import (
     ComponentsFn,
     DedupConfig,
@@ -179,12 +180,15 @@ class FindNearDuplicates(beam.PTransform):
     Args:
         cfg: threshold, shingling, MinHash and banding parameters, retention window.
         index: PCollection of DedupEntry from earlier runs (may be empty).
+        keyed_joins: join the group map to the articles by key, not as a side input
+            (streams; see ``transforms._joins``).
     """
 
-    def __init__(self, cfg: DedupConfig, index=None):
+    def __init__(self, cfg: DedupConfig, index=None, keyed_joins: bool = False):
         super().__init__()
         self._cfg = cfg
         self._index = index
+        self._keyed_joins = keyed_joins
 
     def expand(self, articles):
         cfg = self._cfg
@@ -227,10 +231,12 @@ class FindNearDuplicates(beam.PTransform):
             | "CountGroups" >> beam.Map(_count_groups)
         )
         # Groups hold only the articles some candidate pair touched: few, so every worker
-        # gets the id -> group map as a side input and the articles are not shuffled for it.
-        group_of = beam.pvalue.AsSingleton(groups, default_value={})
-        routed = signed | "Route" >> beam.FlatMap(_route, group_of).with_outputs("grouped", INDEX, main="alone")
-        old_grouped = current | "OldInGroups" >> beam.FlatMap(_old_in_group, group_of)
+        # gets the id -> group map as a side input and the articles are not shuffled for it
+        # (in a stream, `keyed_joins`: a keyed join per window, see transforms._joins).
+        routed = signed | "Route" >> WithWindowValue(_route, groups, {}, keyed=self._keyed_joins, flat=True,
+                                                     outputs=("grouped", INDEX), main="alone")
+        old_grouped = current | "OldInGroups" >> WithWindowValue(_old_in_group, groups, {}, keyed=self._keyed_joins,
+                                                                 flat=True)
         grouped = (routed.grouped, old_grouped) | "GroupedMembers" >> beam.Flatten()
         resolved = (
             grouped

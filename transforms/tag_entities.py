@@ -25,6 +25,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms._entity_keys import Mention, Resolution, article_keys, clean, name_key, resolution, resolve
+from transforms._joins import WithWindowValue
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
@@ -262,11 +263,14 @@ class TagEntities(beam.PTransform):
 
     Args:
         handler: the spaCy model handler (model name and batching).
+        keyed_joins: join the resolution to the articles by key, not as a side input
+            (streams; see ``transforms._joins``).
     """
 
-    def __init__(self, handler: SpacyModelHandler):
+    def __init__(self, handler: SpacyModelHandler, keyed_joins: bool = False):
         super().__init__()
         self._handler = handler
+        self._keyed_joins = keyed_joins
 
     def expand(self, articles):
         tagged, dlq = articles | "RunNer" >> RunInference(self._handler).with_exception_handling()
@@ -277,6 +281,6 @@ class TagEntities(beam.PTransform):
         merged = (ok, untagged.articles) | "MergeTagged" >> beam.Flatten()
         # Per window in a stream: keys are decided across the articles of one window.
         decided = merged | "ResolveNamesOfRun" >> beam.CombineGlobally(_PersonNamesFn()).without_defaults()
-        keyed = merged | "KeyAcrossArticles" >> beam.Map(
-            _resolve_keys, beam.pvalue.AsSingleton(decided, default_value=resolution(())))
+        keyed = merged | "KeyAcrossArticles" >> WithWindowValue(
+            _resolve_keys, decided, resolution(()), keyed=self._keyed_joins, output_type=Article)
         return {"articles": keyed, "failed": untagged.failed}
