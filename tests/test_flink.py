@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLES, shared_path
@@ -105,16 +106,27 @@ ITEMS = ["iranpress/2020/01/07/shamkhani-khamis-meeting.html", "observer/news/sy
          "iranpress/2020/01/08/tram-line-approved.html", "observer/news/snow-closes-roads.html"]
 
 
-@pytest.mark.xfail(run=False, reason=(
-    "Beam 2.62's Flink runner cannot checkpoint this stream: every checkpoint of the stage "
-    "{TagEntities, TriggerArticles, SeenUrlsOf, RecordWindows, WriteDataset} is declined with "
-    "ClassCastException '[B cannot be cast to WindowedValue' in CoderTypeSerializer.copy of a "
-    "MapCoder<_, Iterable<WindowedValue>> (the operator's side-input buffer); after its restarts "
-    "the job fails and `newsbeam stream` exits 1 (with --finish_bundle_before_checkpointing too). "
-    "Not run in CI: it takes 6 minutes to show that (run it with --runxfail)"))
-def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
-    """newsbeam stream with checkpoints; one TaskManager SIGKILLed mid-stream and a new one
-    started; after the drain every item is in exactly one table, once."""
+def checkpoints(job: str) -> dict:
+    """Flink's checkpoint counts of a job: completed, failed, restored..."""
+    return cluster.rest(f"/jobs/{job}/checkpoints")["counts"]
+
+
+def rows_of(out) -> list[str]:
+    """The URL of every row in articles/, duplicates/ and failures/ so far."""
+    import duckdb
+
+    files = [str(p) for table in ("articles", "duplicates", "failures") for p in out.glob(f"{table}/*/*.parquet")]
+    if not files:
+        return []
+    return [u for (u,) in duckdb.sql(f"SELECT url FROM read_parquet({files!r}, union_by_name=true)").fetchall()]
+
+
+def stream_losing_a_taskmanager(tmp_path, after_checkpoint: bool) -> tuple[str, Path, list[str]]:
+    """newsbeam stream on the cluster with checkpoints every 3 s; once the first articles are
+    written (and, with ``after_checkpoint``, a checkpoint has completed), TaskManager 1 is
+    SIGKILLed and a new one started, and two more items are published; the stream is drained
+    when every item is in a table. Checks what must hold either way; returns (job id, OUT,
+    the item URLs)."""
     import signal
     import time
 
@@ -132,7 +144,7 @@ def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
         proc = subprocess.Popen(
             [str(FLINK_PYTHON), "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
              "--allow_private_hosts", "--per_host_delay=0", "--poll_interval=5", "--window=10",
-             "--checkpointing_interval=3000", *cluster.submit_options(streaming=False)],
+             *cluster.submit_options(streaming=False, checkpoint_ms=3000)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 180
@@ -140,16 +152,20 @@ def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
                 assert proc.poll() is None, (tmp_path / "stream.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "no article within 180 s"
                 time.sleep(1)
+            (job,) = [j["jid"] for j in cluster.rest("/jobs/overview")["jobs"] if j["state"] == "RUNNING"]
+            while after_checkpoint and not checkpoints(job)["completed"]:
+                assert time.monotonic() < deadline + 120, f"no checkpoint completed: {checkpoints(job)}"
+                time.sleep(1)
             cluster.main(["kill-tm", "1"])  # a lost worker: SIGKILL, no goodbye
             time.sleep(5)
             cluster.main(["start-tm", "1"])
             site.publish()
             site.publish()
-            deadline = time.monotonic() + 180
-            while len(list(out.glob("*/*/*.parquet"))) < 4:
+            deadline = time.monotonic() + 240
+            while len(rows_of(out)) < len(ITEMS):  # the items published after the loss, too
                 assert proc.poll() is None, (tmp_path / "stream.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the new items never arrived"
-                time.sleep(1)
+                assert time.monotonic() < deadline, f"only {rows_of(out)} arrived"
+                time.sleep(2)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -160,8 +176,31 @@ def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
             cluster.cancel_jobs()
             cluster.start_taskmanager(1)
     assert proc.returncode == 0, (tmp_path / "stream.log").read_text()[-3000:]
-    manifest = manifest_of(out)
-    assert manifest["drained"] and manifest["conservation"]["balanced"]
-    urls = duckdb.sql(f"SELECT url FROM read_parquet('{out}/*/*/*.parquet', union_by_name=true)").fetchall()
-    assert sorted(u for (u,) in urls) == sorted(site.url(p) for p in ITEMS)  # each item once
+    assert cluster.rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]  # it did lose a worker
+    (manifest,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json") if p.stem.count("-") == 1]
+    assert manifest["kind"] == "stream" and manifest["drained"] and manifest["conservation"]["balanced"]
+    assert sorted(rows_of(out)) == sorted(site.url(p) for p in ITEMS)  # each item once, in one table
+    article_ids = duckdb.sql(f"SELECT article_id FROM read_parquet('{out}/articles/*/*.parquet')").fetchall()
+    assert len(article_ids) == len(set(article_ids))
     assert not list(out.rglob("_temporary/*/*.parquet")), "a partial file is visible"
+    return job, out, [site.url(p) for p in ITEMS]
+
+
+def test_stream_on_flink_survives_a_lost_taskmanager(tmp_path):
+    """A TaskManager lost mid-stream: Flink restarts the job and, after the drain, every item
+    is in exactly one table, once (here the job restarts from its start: see the next test)."""
+    stream_losing_a_taskmanager(tmp_path, after_checkpoint=False)
+
+
+@pytest.mark.xfail(run=False, reason=(
+    "Periodic checkpoints of this stream never complete on Beam 2.62's Flink runner: one "
+    "subtask of the stage that runs PollTicks (a splittable DoFn that defers its remainder "
+    "until the next poll) never acknowledges the barrier, so checkpoint 1 stays IN_PROGRESS "
+    "for minutes; only the final checkpoint of a drain completes. A lost TaskManager then "
+    "restarts the job from its start (the test above: still exactly-once, through the state "
+    "files and deterministic file names), not from a checkpoint. Not run in CI: it waits 5 "
+    "minutes to show that (run it with --runxfail)"))
+def test_stream_on_flink_recovers_from_its_last_checkpoint(tmp_path):
+    """As above, but the worker is lost after a checkpoint, and the job comes back from it."""
+    job, _, _ = stream_losing_a_taskmanager(tmp_path, after_checkpoint=True)
+    assert checkpoints(job)["restored"] >= 1
