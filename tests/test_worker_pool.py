@@ -32,16 +32,17 @@ def test_stop_worker_spares_the_other_taskmanagers_worker_of_the_same_id(monkeyp
     alive.listen()
     pool = worker_pool.TaskManagerSafePool(use_process=True)
     live_tm, gone_tm = _sleeper(), _sleeper()
-    pool._workers[("1-1", f"127.0.0.1:{alive.getsockname()[1]}")] = live_tm
-    pool._workers[("1-1", f"127.0.0.1:{_closed_port()}")] = gone_tm
+    live_key, gone_key = ("1-1", f"127.0.0.1:{alive.getsockname()[1]}"), ("1-1", f"127.0.0.1:{_closed_port()}")
+    pool._workers[live_key] = live_tm
+    pool._workers[gone_key] = gone_tm
     try:
         pool.StopWorker(type("Req", (), {"worker_id": "1-1"})(), None)
         deadline = time.monotonic() + 30
-        while gone_tm.poll() is None and time.monotonic() < deadline:
+        while gone_key in pool._workers and time.monotonic() < deadline:  # stopped, then forgotten
             time.sleep(0.2)
         assert gone_tm.poll() is not None  # its TaskManager's endpoint is closed: stopped
         assert live_tm.poll() is None  # the live TaskManager's worker "1-1" runs on
-        assert list(pool._workers) == [("1-1", f"127.0.0.1:{alive.getsockname()[1]}")]
+        assert list(pool._workers) == [live_key]
     finally:
         pool.stop_all()
         alive.close()
