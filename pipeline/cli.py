@@ -22,14 +22,16 @@ import uuid
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from pipeline import commit
 from pipeline.graph import build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
-from transforms._files import cleanup_temp
-from transforms.state import commit_state, compact_state, prune_dedup_index
+from transforms._files import crash_point
+from transforms.state import compact_state, prune_dedup_index
 
 LOG = logging.getLogger("newsbeam")
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
@@ -59,7 +61,13 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     run_id = news.run_id or new_run_id()
     news.run_id = run_id
     started, clock = utc_now_iso(), time.monotonic()
+    # Earlier runs first: a committed one that died mid-move is completed, an abandoned
+    # staging folder (its process gone before its commit point) removed.
+    FileSystems.set_options(options)  # what beam.Pipeline does: s3:// needs its options before that
+    recovered = commit.recover(news.output, write_manifest)
+    commit.claim(news.output, run_id)
     state, metrics, committed, pruned, compacted = "FAILED", {}, [], [], []
+    in_commit = False  # between the commit point and the last move: the next start completes it
     try:
         pipeline = beam.Pipeline(options=options)
         build(pipeline, news, run_id)
@@ -67,20 +75,38 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
         state = str(result.wait_until_finish())
         metrics = collect_metrics(result)
         if state == "DONE":
-            committed = commit_state(news.output, run_id)
+            crash_point("before_commit")
+            moves = commit.plan(news.output, run_id)
+            committed = [final for staged, final in moves if commit.is_state(staged)]
+            record = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
+            commit.write_record(news.output, run_id, moves, record)  # the commit point
+            in_commit = True
+            commit.move(moves)
+            in_commit = False
+            crash_point("before_manifest")
             pruned = prune_dedup_index(news.output, news.dedup_window_days)
             compacted = compact_state(news.output, run_id, news.state_max_files)
     finally:
-        manifest = build_manifest(
-            run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
-            metrics, state, started, utc_now_iso(), time.monotonic() - clock,
-        )
-        manifest["state_files"] = committed
+        if in_commit:  # committed but not all moved: left for the next start to roll forward
+            raise RuntimeError(f"run {run_id} committed but its files were not all moved; "
+                               "the next run on this output completes the move")
+        manifest = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
         manifest["state_files_pruned"] = pruned
         manifest["state_files_compacted"] = compacted
         path = write_manifest(news.output, manifest)
-        cleanup_temp(news.output, run_id)
+        commit.finish(news.output, run_id)
     return RunOutcome(run_id, news.output, manifest, path)
+
+
+def _manifest(options, run_id: str, metrics: dict, state: str, started: str, clock: float,
+              committed: list[str], recovered: dict) -> dict:
+    manifest = build_manifest(
+        run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
+        metrics, state, started, utc_now_iso(), time.monotonic() - clock,
+    )
+    manifest["state_files"] = committed
+    manifest["recovered"] = recovered
+    return manifest
 
 
 def _cmd_run(argv: list[str]) -> int:

@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
+from pipeline.commit import staged_data_root
 from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
@@ -161,8 +163,10 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         index = index | "SeedWithinWindow" >> beam.Filter(within_window, near.window_days)
     deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory)
     deduped["index"] | "WriteDedupIndex" >> _write_state(opts, run_id, stream, "state_dedup")
-    # A stream joins by key where a batch run uses side inputs (see transforms._joins).
-    keyed_joins = stream is not None
+    # A stream on Flink joins by key where other runs use side inputs (see transforms._joins:
+    # Beam's Flink runner cannot checkpoint a Python stage that has a side input).
+    runner = str(p.options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
+    keyed_joins = stream is not None and runner in ("FlinkRunner", "PortableRunner")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars),
         keyed_joins=keyed_joins,
@@ -185,8 +189,9 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         | "WriteSeenUrls" >> _write_state(opts, run_id, stream, "state_seen")
     )
     tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
-    if stream is None:
-        return tables | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
+    if stream is None:  # staged: the driver's commit makes them visible with the state
+        return tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
+                                                       opts.max_rows_per_file)
     written = (
         {name: tables[name] | f"Trigger{name.capitalize()}" >> stream.sink_windows() for name in TABLES}
         | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)

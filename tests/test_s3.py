@@ -82,3 +82,35 @@ def test_a_second_run_reads_the_state_from_s3_and_is_incremental(two_runs, s3_en
     assert feeds.get("not_modified") == first.manifest["stages"]["feed_fetch"]["received"] > 0
     assert second.manifest["conservation"]["items_in"] == 0
     assert _read(s3_endpoint, "articles").num_rows == first.manifest["conservation"]["articles"]
+
+
+def test_a_run_killed_between_data_and_state_is_completed_by_the_next_on_s3(sample_site, s3_endpoint, tmp_path):
+    """The job commit on an object store: killed after its commit point, rolled forward."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.opml", tmp_path)
+    flags = [f"--feeds={feeds}", f"--output=s3://{BUCKET}/crash", "--allow_private_hosts", f"--runner={RUNNER}",
+             f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={KEY}", f"--s3_secret_access_key={SECRET}",
+             f"--s3_region_name={REGION}"]
+    killed = subprocess.run([sys.executable, "-m", "pipeline", "run", *flags, "--run_id=killed"], cwd=ROOT,
+                            env={**os.environ, "NEWSBEAM_CRASH_AT": "between_data_and_state"},
+                            capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                      region_name=REGION)
+
+    def keys():
+        return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="crash/").get("Contents", [])}
+
+    assert "crash/_temporary/killed/_COMMIT.json" in keys() and not [k for k in keys() if k.startswith("crash/state/")]
+    after = run([*flags, "--run_id=after"])
+    assert after.manifest["recovered"] == {"rolled_forward": ["killed"], "abandoned": []}
+    assert {f"crash/state/{t}/killed-00000.parquet" for t in ("feeds", "seen", "dedup")} <= keys()
+    assert not [k for k in keys() if "/_temporary/" in k]
+    rolled = json.loads(s3.get_object(Bucket=BUCKET, Key="crash/runs/killed.json")["Body"].read())
+    assert rolled["rolled_forward"] and rolled["conservation"]["balanced"]
+    assert after.manifest["conservation"]["items_in"] == 0  # the feeds answer 304: nothing counted twice

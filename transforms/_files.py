@@ -6,6 +6,8 @@ readers globbing ``articles/**/*.parquet`` never see a half-written file.
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from typing import IO, Callable
 
@@ -55,3 +57,13 @@ def cleanup_temp(root: str, run_id: str) -> None:
     parent = join(root, TEMP_DIR)
     if FileSystems.exists(parent) and not FileSystems.match([join(parent, "*")])[0].metadata_list:
         FileSystems.delete([parent])
+
+
+def crash_point(name: str) -> None:
+    """SIGKILLs this process group when ``NEWSBEAM_CRASH_AT`` names this point.
+
+    For the crash tests only (they start runs in a session of their own): every place a
+    run can die is reachable on purpose. Unset, it costs one dictionary lookup.
+    """
+    if os.environ.get("NEWSBEAM_CRASH_AT") == name:
+        os.killpg(os.getpgrp(), signal.SIGKILL)

@@ -4,9 +4,10 @@
 Two ways to the same result:
 
 - as a side input (``beam.pvalue.AsSingleton``): the value is handed to every worker and
-  the elements stay where they are. Batch runs use this.
+  the elements stay where they are. Batch runs, and streams on other runners, use this.
 - as a keyed join (``keyed=True``): the elements and the value of a window meet under one
-  key in a ``CoGroupByKey`` and ``fn`` runs over that group. Streams use this, because
+  key in a ``CoGroupByKey`` and ``fn`` runs over that group. Streams on Flink use this
+  (``pipeline.graph`` decides by the runner), because
   Beam's Flink runner (2.62, the newest whose job server these machines reach) cannot
   checkpoint a Python stage that has a side input: it keeps the side input's data in
   operator state under a coder for ``WindowedValue`` while holding raw bytes, and every

@@ -34,6 +34,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
+from transforms._files import crash_point
 from transforms._http import (
     FetchConfig,
     FetchError,
@@ -257,6 +258,7 @@ class _PoliteFetchFn(beam.DoFn):
         for index, element in enumerate(elements):
             req = self._to_request(element)
             requests.append(req._replace(key=index))
+        crash_point("fetch")
         outcomes = fetch_politely(self._client, requests, on_attempt=lambda _url: self._attempts.inc())
         if self._warc:
             from transforms.warc import write_warc

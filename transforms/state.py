@@ -7,7 +7,7 @@
   the retention window are ignored, and a run's file is deleted once all its entries are.
 
 A run writes its state files into ``OUT/_temporary/<run_id>/state/`` and the driver moves
-them into ``OUT/state/`` only after the pipeline succeeded (``commit_state``): a run that
+them into ``OUT/state/`` only after the pipeline succeeded (``pipeline.commit``): a run that
 crashes leaves the state exactly as it was. Each run adds one file per table; readers
 take the union (for feeds, the newest row per URL wins).
 """
@@ -22,11 +22,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.elements import Article, Duplicate, SeenUrl
 from schemas.tables import ROW_TYPES, TABLES
-from transforms._files import ensure_dir, join, temp_dir, write_atomically
+from transforms._files import join, temp_dir, write_atomically
 from transforms._urls import canonical_url
 from transforms.write_dataset import WriteTable
 
-__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "commit_state", "compact_state", "prune_dedup_index",
+__all__ = ["ReadState", "WriteState", "SeenUrlsOf", "compact_state", "prune_dedup_index",
            "state_files"]
 
 STATE_DIR = "state"
@@ -96,7 +96,7 @@ class SeenUrlsOf(beam.PTransform):
 
 
 class WriteState(beam.PTransform):
-    """Stages this run's rows of ``table`` for ``commit_state``; or, for a stream
+    """Stages this run's rows of ``table`` for the run's commit (``pipeline.commit``); or, for a stream
     (``staged=False``), writes each window's rows straight into ``OUT/state/`` as the
     window closes, so a batch run or a restarted stream sees them."""
 
@@ -111,21 +111,6 @@ class WriteState(beam.PTransform):
         target = join(temp_dir(self._root, self._run_id), STATE_DIR) if self._staged else \
             join(self._root, STATE_DIR)
         return rows | "WriteStateTable" >> WriteTable(target, self._run_id, self._table)
-
-
-def commit_state(root: str, run_id: str) -> list[str]:
-    """Moves the run's staged state files into ``OUT/state/``; returns the final paths."""
-    staging = join(temp_dir(root, run_id), STATE_DIR)
-    moved = []
-    for spec in (TABLES["state_feeds"], TABLES["state_seen"], TABLES["state_dedup"]):
-        pattern = join(staging, spec.directory, "*.parquet")
-        for meta in FileSystems.match([pattern])[0].metadata_list:
-            target_dir = join(root, STATE_DIR, spec.directory)
-            ensure_dir(target_dir)
-            target = join(target_dir, meta.path.rsplit("/", 1)[-1])
-            FileSystems.rename([meta.path], [target])
-            moved.append(target)
-    return moved
 
 
 def prune_dedup_index(root: str, window_days: int, now: dt.datetime | None = None) -> list[str]:

@@ -25,7 +25,7 @@ from apache_beam.transforms.window import GlobalWindow
 
 from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
-from transforms._files import join, write_atomically
+from transforms._files import crash_point, join, write_atomically
 
 __all__ = ["WriteDataset", "WriteTable", "entity_rows", "file_prefix"]
 
@@ -69,6 +69,7 @@ class _WritePartitionFn(beam.DoFn):
                     writer.write_table(to_table(rows[start : start + ROW_GROUP], self._run_id, schema))
 
         write_atomically(self._root, self._run_id, path, write)
+        crash_point("during_writes")
         self._rows.inc(len(rows))
         self._files.inc()
         if self._spec.name == "failures":

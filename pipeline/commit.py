@@ -1,0 +1,164 @@
+"""The job commit of a batch run: its data files, its state files and its manifest become
+visible together, or (after a crash) are completed by the next start.
+
+Modelled on Hadoop's FileOutputCommitter (algorithm 1) and Spark's commit protocol:
+
+1. **Stage.** Workers write every file of the run under ``OUT/_temporary/<run_id>/``
+   (``data/<table>/...`` and ``state/<table>/...``), each one atomically (temporary name,
+   then rename). Nothing a reader globs (``articles/**/*.parquet``...) lies there. The run
+   claims its staging folder with an owner file (host, pid) first.
+2. **Record.** When the pipeline has succeeded, the driver writes one commit record,
+   ``_temporary/<run_id>/_COMMIT.json``: every staged file's final path, and the run's
+   manifest. Writing it (atomically) is the commit point: a run without a record never
+   happened; a run with one is committed, whatever happens next.
+3. **Move.** The driver renames the staged files into place (data, then state), writes the
+   manifest to ``runs/`` and deletes the staging folder, record last.
+
+Every step of 3 is idempotent (a file already moved is skipped), so a start that finds a
+record completes that run's move (``recover``: "rolled forward"), and a staging folder
+without a record whose owner process is gone is deleted ("abandoned": the run died before
+its commit point; nothing of it was visible, and its items are fetched again).
+
+Crash points for the tests (``transforms._files.crash_point``): with
+``NEWSBEAM_CRASH_AT=<point>`` the run's process group SIGKILLs itself at ``fetch``,
+``during_writes``, ``before_commit``, ``mid_commit``, ``between_data_and_state`` or
+``before_manifest``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any, Mapping, Optional
+
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.tables import TABLES
+from transforms._files import TEMP_DIR, crash_point, ensure_dir, join, temp_dir, write_atomically
+
+DATA_DIR = "data"
+STATE_DIR = "state"
+RECORD = "_COMMIT.json"
+OWNER = "_OWNER.json"
+DATA_TABLES = ("articles", "entities", "duplicates", "failures")
+STATE_TABLES = ("state_feeds", "state_seen", "state_dedup")
+
+
+def staged_data_root(root: str, run_id: str) -> str:
+    """Where a batch run's workers write its data tables (same layout as under OUT)."""
+    return join(temp_dir(root, run_id), DATA_DIR)
+
+
+def _exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def _matches(pattern: str) -> list[str]:
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def plan(root: str, run_id: str) -> list[tuple[str, str]]:
+    """(staged path, final path) of every file the run staged, data tables first."""
+    staging = temp_dir(root, run_id)
+    moves = []
+    for name in DATA_TABLES:
+        spec = TABLES[name]
+        base = join(staging, DATA_DIR, spec.directory)
+        pattern = join(base, "*", "*.parquet") if spec.partition_column else join(base, "*.parquet")
+        for path in sorted(_matches(pattern)):
+            moves.append((path, join(root, spec.directory, path[len(base) + 1:])))
+    for name in STATE_TABLES:
+        spec = TABLES[name]
+        for path in sorted(_matches(join(staging, STATE_DIR, spec.directory, "*.parquet"))):
+            moves.append((path, join(root, STATE_DIR, spec.directory, path.rsplit("/", 1)[-1])))
+    return moves
+
+
+def claim(root: str, run_id: str) -> None:
+    """Marks the run's staging folder as this process's (so a later start leaves it alone)."""
+    owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode()
+    write_atomically(root, run_id, join(temp_dir(root, run_id), OWNER), lambda h: h.write(owner))
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not _exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def write_record(root: str, run_id: str, moves: list[tuple[str, str]], manifest: Mapping[str, Any]) -> None:
+    """The commit point: after this the run is committed."""
+    data = json.dumps({"run_id": run_id, "moves": moves, "manifest": manifest}, default=str).encode("utf-8")
+    write_atomically(root, run_id, join(temp_dir(root, run_id), RECORD), lambda h: h.write(data))
+
+
+def is_state(staged: str) -> bool:
+    """Whether a staged path is a state file (``_temporary/<run>/state/...``)."""
+    return staged.split(f"/{TEMP_DIR}/", 1)[-1].split("/")[1:2] == [STATE_DIR]
+
+
+def move(moves: list[tuple[str, str]]) -> list[str]:
+    """Renames each staged file into place; one already moved is skipped. Returns the finals."""
+    done = []
+    for i, (src, dst) in enumerate(moves):
+        if i == len(moves) // 2:
+            crash_point("mid_commit")
+        if is_state(src) and (i == 0 or not is_state(moves[i - 1][0])):
+            crash_point("between_data_and_state")
+        if _exists(src):
+            ensure_dir(FileSystems.split(dst)[0])
+            FileSystems.rename([src], [dst])
+        elif not _exists(dst):
+            raise FileNotFoundError(f"commit: neither {src} nor {dst} exists")
+        done.append(dst)
+    return done
+
+
+def finish(root: str, run_id: str) -> None:
+    """Deletes the run's staging folder (the record with it) and an empty ``_temporary``."""
+    # The trailing slash makes an object store delete every key below (a local disk: the tree).
+    leftovers = _matches(join(temp_dir(root, run_id), "*"))
+    if leftovers or _exists(temp_dir(root, run_id)):
+        FileSystems.delete([temp_dir(root, run_id) + "/"])
+    parent = join(root, TEMP_DIR)
+    if _exists(parent) and not _matches(join(parent, "*")):
+        FileSystems.delete([parent])
+
+
+def _owner_alive(owner: Optional[dict]) -> bool:
+    # No owner file: not a batch run's folder (a stream's): not ours to delete. Another
+    # machine's run: assume it is alive.
+    if owner is None or owner.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except (ProcessLookupError, ValueError, KeyError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(root: str, write_manifest) -> dict[str, list[str]]:
+    """Completes committed runs and removes abandoned ones; returns their run ids.
+
+    ``write_manifest(root, manifest)`` writes a rolled-forward run's manifest to ``runs/``.
+    """
+    rolled, abandoned = [], []
+    staging_root = join(root, TEMP_DIR)
+    # Files one level down (every batch run's folder has its owner file); the first path
+    # segment below _temporary is the run id (an object store lists every key below).
+    found = {p[len(staging_root) + 1:].split("/")[0] for p in _matches(join(staging_root, "*", "*"))}
+    for folder in sorted(f for f in found if f):
+        record = _read_json(join(staging_root, folder, RECORD))
+        if record is not None:
+            move([tuple(m) for m in record["moves"]])
+            write_manifest(root, {**record["manifest"], "rolled_forward": True})
+            finish(root, folder)
+            rolled.append(folder)
+        elif not _owner_alive(_read_json(join(staging_root, folder, OWNER))):
+            finish(root, folder)
+            abandoned.append(folder)
+    return {"rolled_forward": rolled, "abandoned": abandoned}
