@@ -30,7 +30,7 @@ from pipeline.graph import build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
-from transforms._files import crash_point
+from transforms._files import cleanup_temp, crash_point
 from transforms.state import compact_state, prune_dedup_index
 
 LOG = logging.getLogger("newsbeam")
@@ -94,7 +94,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
         manifest["state_files_pruned"] = pruned
         manifest["state_files_compacted"] = compacted
         path = write_manifest(news.output, manifest)
-        commit.finish(news.output, run_id)
+        cleanup_temp(news.output, run_id)
     return RunOutcome(run_id, news.output, manifest, path)
 
 

@@ -12,7 +12,7 @@ Modelled on Hadoop's FileOutputCommitter (algorithm 1) and Spark's commit protoc
    manifest. Writing it (atomically) is the commit point: a run without a record never
    happened; a run with one is committed, whatever happens next.
 3. **Move.** The driver renames the staged files into place (data, then state), writes the
-   manifest to ``runs/`` and deletes the staging folder, record last.
+   manifest to ``runs/`` and deletes the staging folder (``transforms._files.cleanup_temp``).
 
 Every step of 3 is idempotent (a file already moved is skipped), so a start that finds a
 record completes that run's move (``recover``: "rolled forward"), and a staging folder
@@ -35,10 +35,10 @@ from typing import Any, Mapping, Optional
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.tables import TABLES
-from transforms._files import TEMP_DIR, crash_point, ensure_dir, join, temp_dir, write_atomically
+from transforms._files import TEMP_DIR, cleanup_temp, crash_point, ensure_dir, join, temp_dir, write_atomically
+from transforms.state import STATE_DIR
 
 DATA_DIR = "data"
-STATE_DIR = "state"
 RECORD = "_COMMIT.json"
 OWNER = "_OWNER.json"
 DATA_TABLES = ("articles", "entities", "duplicates", "failures")
@@ -116,17 +116,6 @@ def move(moves: list[tuple[str, str]]) -> list[str]:
     return done
 
 
-def finish(root: str, run_id: str) -> None:
-    """Deletes the run's staging folder (the record with it) and an empty ``_temporary``."""
-    # The trailing slash makes an object store delete every key below (a local disk: the tree).
-    leftovers = _matches(join(temp_dir(root, run_id), "*"))
-    if leftovers or _exists(temp_dir(root, run_id)):
-        FileSystems.delete([temp_dir(root, run_id) + "/"])
-    parent = join(root, TEMP_DIR)
-    if _exists(parent) and not _matches(join(parent, "*")):
-        FileSystems.delete([parent])
-
-
 def _owner_alive(owner: Optional[dict]) -> bool:
     # No owner file: not a batch run's folder (a stream's): not ours to delete. Another
     # machine's run: assume it is alive.
@@ -156,9 +145,9 @@ def recover(root: str, write_manifest) -> dict[str, list[str]]:
         if record is not None:
             move([tuple(m) for m in record["moves"]])
             write_manifest(root, {**record["manifest"], "rolled_forward": True})
-            finish(root, folder)
+            cleanup_temp(root, folder)
             rolled.append(folder)
         elif not _owner_alive(_read_json(join(staging_root, folder, OWNER))):
-            finish(root, folder)
+            cleanup_temp(root, folder)
             abandoned.append(folder)
     return {"rolled_forward": rolled, "abandoned": abandoned}

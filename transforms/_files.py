@@ -52,8 +52,12 @@ def write_atomically(root: str, run_id: str, final_path: str, write: Callable[[I
 def cleanup_temp(root: str, run_id: str) -> None:
     """Removes the run's temporary directory, and the parent when no other run uses it."""
     path = temp_dir(root, run_id)
-    if FileSystems.exists(path):
+    if FileSystems.exists(path):  # a directory on a local disk: the tree goes
         FileSystems.delete([path])
+    elif FileSystems.match([join(path, "*")])[0].metadata_list:
+        # An object store has no directories (``exists`` is False while keys remain below):
+        # the trailing slash deletes every key under the prefix.
+        FileSystems.delete([path + "/"])
     parent = join(root, TEMP_DIR)
     if FileSystems.exists(parent) and not FileSystems.match([join(parent, "*")])[0].metadata_list:
         FileSystems.delete([parent])
