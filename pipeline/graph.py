@@ -161,12 +161,12 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     index = p | "ReadDedupIndex" >> ReadState(opts.output, "state_dedup")
     if stream is not None and near is not None:
         index = index | "SeedWithinWindow" >> beam.Filter(within_window, near.window_days)
-    deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory)
-    deduped["index"] | "WriteDedupIndex" >> _write_state(opts, run_id, stream, "state_dedup")
     # A stream on Flink joins by key where other runs use side inputs (see transforms._joins:
     # Beam's Flink runner cannot checkpoint a Python stage that has a side input).
     runner = str(p.options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
     keyed_joins = stream is not None and runner in ("FlinkRunner", "PortableRunner")
+    deduped = extracted.articles | "Deduplicate" >> Deduplicate(near, index, memory=memory, keyed_joins=keyed_joins)
+    deduped["index"] | "WriteDedupIndex" >> _write_state(opts, run_id, stream, "state_dedup")
     tagged = deduped["articles"] | "TagEntities" >> TagEntities(
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars),
         keyed_joins=keyed_joins,

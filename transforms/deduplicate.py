@@ -121,14 +121,17 @@ class Deduplicate(beam.PTransform):
         index: DedupEntry rows of earlier runs (may be None).
         memory: for a stream, match each window against earlier windows in keyed state
             (``index`` then seeds it); None for a batch run.
+        keyed_joins: join per-window values by key, not as side inputs (streams on Flink;
+            see ``transforms._joins``).
     """
 
     def __init__(self, near: Optional[DedupConfig] = DEFAULT_NEAR, index=None,
-                 memory: Optional[KeyedMemory] = None):
+                 memory: Optional[KeyedMemory] = None, keyed_joins: bool = False):
         super().__init__()
         self._near = near
         self._index = index
         self._memory = memory
+        self._keyed_joins = keyed_joins
 
     def expand(self, articles):
         by_url = articles | "ByCanonicalUrl" >> _KeepOnePerKey(lambda a: a.article_id, "url")
@@ -138,7 +141,7 @@ class Deduplicate(beam.PTransform):
         dups = [by_url.duplicates, by_text.duplicates]
         kept = by_text.articles
         if self._near is not None and self._memory is not None:
-            near = kept | "ByNearText" >> FindNearDuplicates(self._near, None, keyed_joins=True)
+            near = kept | "ByNearText" >> FindNearDuplicates(self._near, None, keyed_joins=self._keyed_joins)
             earlier = (
                 near["articles"]
                 | "SignKept" >> beam.Map(lambda a, cfg: (a, entry_of(a, cfg)), self._near)
@@ -176,7 +179,7 @@ class ResolveCanonicals(beam.PTransform):
     that turns out to be a near copy of an earlier one). Every row is re-pointed along
     that chain to the article that was kept. The chain links are the text duplicates
     (one per merged article), handed to every worker as a side input; with
-    ``keyed_joins`` (streams), joined to the window's rows by key instead
+    ``keyed_joins`` (streams on Flink), joined to the window's rows by key instead
     (``transforms._joins``).
     """
 
