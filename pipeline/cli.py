@@ -9,13 +9,15 @@
 
 ``run`` with no ``--runner`` uses the FnApiRunner, the engine the DirectRunner runs on
 locally (naming it skips the DirectRunner's attempt to download Prism, which fails
-offline). Any Beam runner works: ``--runner=FlinkRunner|SparkRunner|DataflowRunner``.
+offline), with one SDK worker process per core (``every_core``). Any Beam runner works:
+``--runner=FlinkRunner|SparkRunner|DataflowRunner``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import time
 import uuid
@@ -23,7 +25,7 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipeline import commit
 from pipeline.graph import build
@@ -48,6 +50,35 @@ def new_run_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def local_workers() -> int:
+    """The cores this process may run on (its CPU affinity, so a container's limit counts)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def every_core(options, argv: list[str]) -> None:
+    """No ``--runner``: the FnApiRunner with one SDK worker process per core.
+
+    A run's CPU goes to extraction and NER, which hold the GIL: threads do not help, and
+    one in-process worker used one core. The FnApiRunner's ``multi_processing`` mode runs
+    ``--direct_num_workers`` SDK worker processes and splits each stage's input between
+    them. A runner named on the command line, or ``--direct_num_workers`` /
+    ``--direct_running_mode`` given, is left exactly as Beam defines it.
+    """
+    standard = options.view_as(StandardOptions)
+    if standard.runner:
+        return
+    standard.runner = DEFAULT_LOCAL_RUNNER
+    if any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in argv):
+        return
+    direct = options.view_as(DirectOptions)
+    direct.direct_num_workers = local_workers()
+    if direct.direct_num_workers > 1:
+        direct.direct_running_mode = "multi_processing"
+
+
 def run(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
     options = parse_options(argv)
@@ -55,9 +86,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     if news.missing_required():
         raise SystemExit(f"newsbeam run: missing {' and '.join(news.missing_required())} "
                          "(see `newsbeam run --help`)")
-    standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = DEFAULT_LOCAL_RUNNER
+    every_core(options, sys.argv[1:] if argv is None else argv)
     run_id = news.run_id or new_run_id()
     news.run_id = run_id
     started, clock = utc_now_iso(), time.monotonic()

@@ -10,7 +10,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from pipeline.cli import DEFAULT_LOCAL_RUNNER, run
+from pipeline.cli import run
 from pipeline.loopback import PLACEHOLDER, LoopbackSite
 from pipeline.summary import print_summary
 
@@ -29,13 +29,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", default="demo-output", help="Dataset directory to write.")
     parser.add_argument("--feeds", default=str(SAMPLES / "feeds.opml"),
                         help="Feed list with {{BASE}} placeholders (default: samples/feeds.opml).")
-    parser.add_argument("--runner", default=DEFAULT_LOCAL_RUNNER, help="Beam runner to use.")
+    parser.add_argument("--runner", default=None,
+                        help="Beam runner to use (default: the FnApiRunner, one worker process per core).")
     args, beam_args = parser.parse_known_args(argv)
     with LoopbackSite(SAMPLES / "site") as site, tempfile.TemporaryDirectory() as tmp:
         feeds = materialise_feed_list(site, Path(args.feeds), Path(tmp))
         print(f"Serving {SAMPLES / 'site'} at {site.base}; ingesting {args.feeds} ...")
         outcome = run([
-            f"--feeds={feeds}", f"--output={args.output}", f"--runner={args.runner}",
+            f"--feeds={feeds}", f"--output={args.output}", *([f"--runner={args.runner}"] if args.runner else []),
             "--allow_private_hosts", "--per_host_delay=0.1", *beam_args,
         ])
     print_summary(args.output, outcome.run_id)

@@ -150,12 +150,12 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     else:
         pages, items, front_failures = _fetch_from_feeds(p, opts, run_id, stream)
     memory = stream.memory() if stream else None
-    # Pages are fetched keyed by host (politeness), so a run dominated by one host fetches on
-    # one worker; extraction is CPU-bound and needs every worker: the pages are spread first
-    # (on the loopback Flink cluster, two slots were no faster than one without this).
-    extracted = (pages["pages"]
-                 | "SpreadPages" >> beam.Reshuffle()
-                 | "ExtractArticles" >> ExtractArticles(opts.min_words, opts.index_line_ratio))
+    # Pages are extracted where they were fetched (the same fused stage), as each arrives:
+    # raw HTML never crosses a shuffle, so no runner buffers a run's pages (memory that grew
+    # with the run). Fetching is grouped by host, and host groups are spread over the
+    # workers; entity tagging, most of the CPU, comes after the dedup shuffle and is spread
+    # whatever the hosts.
+    extracted = pages["pages"] | "ExtractArticles" >> ExtractArticles(opts.min_words, opts.index_line_ratio)
     near = None if opts.no_near_dedup else DedupConfig(threshold=opts.dedup_threshold,
                                                        window_days=opts.dedup_window_days)
     index = p | "ReadDedupIndex" >> ReadState(opts.output, "state_dedup")

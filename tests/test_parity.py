@@ -1,10 +1,12 @@
-"""One pipeline, three runners: the same fixture site gives the same rows in every table.
+"""One pipeline, four runner set-ups: the same fixture site gives the same rows in every table.
 
 (a) the DirectRunner's engine in memory (FnApiRunner), (b) the DirectRunner with
 ``--direct_running_mode=multi_processing --direct_num_workers=2`` (two SDK worker
 processes: everything crosses a process boundary, pickled), and (c) the PortableRunner
 against Beam's local job service, started and stopped here, with
-``--environment_type=LOOPBACK``. Run ids and fetch/check timestamps are ignored.
+``--environment_type=LOOPBACK``, and (d) ``newsbeam run`` with no runner flags at all
+(the FnApiRunner with one SDK worker process per core). Run ids and fetch/check
+timestamps are ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import duckdb
 import pytest
 from conftest import ROOT, SAMPLES
 
-from pipeline.cli import run
+from pipeline.cli import local_workers, run
 from pipeline.demo import materialise_feed_list
 
 TABLES = ("articles", "duplicates", "entities", "failures", "state/dedup", "state/feeds", "state/seen")
@@ -63,6 +65,7 @@ RUNNERS = {
     "multi_processing": ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                          "--direct_num_workers=2"],
     "portable": ["--runner=PortableRunner", "--environment_type=LOOPBACK"],
+    "default": [],
 }
 
 
@@ -92,7 +95,7 @@ def outputs(sample_site, job_service, tmp_path_factory):
 def test_every_runner_writes_the_same_rows(outputs, table):
     expected = sorted(rows(outputs["in_memory"][0], table))
     assert expected, f"{table} is empty: the comparison would prove nothing"
-    for name in ("multi_processing", "portable"):
+    for name in ("multi_processing", "portable", "default"):
         assert sorted(rows(outputs[name][0], table)) == expected, f"{table} differs on {name}"
 
 
@@ -100,3 +103,31 @@ def test_every_runner_accounts_for_every_item(outputs):
     conservation = {name: manifest["conservation"] for name, (_, manifest) in outputs.items()}
     assert all(c["balanced"] for c in conservation.values())
     assert len({tuple(sorted(c.items())) for c in conservation.values()}) == 1, conservation
+
+
+def test_no_runner_flags_means_one_worker_process_per_core(outputs):
+    options = outputs["default"][1]["options"]
+    cores = local_workers()
+    assert options["runner"] == "FnApiRunner"
+    assert options.get("direct_num_workers", 1) == cores
+    assert options.get("direct_running_mode", "in_memory") == ("multi_processing" if cores > 1 else "in_memory")
+    # A runner named on the command line is left as Beam defines it: one worker, in memory.
+    assert "direct_num_workers" not in outputs["in_memory"][1]["options"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ("FnApiRunner", "cores")),
+    (["--direct_num_workers=1"], ("FnApiRunner", 1)),
+    (["--runner=DirectRunner"], ("DirectRunner", 1)),
+])
+def test_every_core_only_fills_in_what_was_not_given(argv, expected):
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from pipeline.cli import every_core
+    from pipeline.options import parse_options
+
+    options = parse_options(argv)
+    every_core(options, argv)
+    runner, workers = expected
+    assert options.view_as(StandardOptions).runner == runner
+    assert options.view_as(DirectOptions).direct_num_workers == (local_workers() if workers == "cores" else workers)

@@ -18,10 +18,13 @@ thread pool, under these rules:
 
 A dispatcher thread hands requests to the pool only when their host is free, so threads
 never sleep waiting on a host: throughput is bounded by politeness and bandwidth.
+``stream_politely`` yields the outcomes as they settle, with a bounded number waiting, so
+a batch's response bodies are never all in memory at once.
 """
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 import time
@@ -128,9 +131,63 @@ class _Host:
         return is_robots or not self.robots_pending
 
 
-def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
-                   on_attempt: Optional[Callable[[str], None]] = None) -> list[FetchOutcome]:
+def fetch_politely(client: PoliteClient, requests: list[FetchRequest]) -> list[FetchOutcome]:
     """Fetches every request under the per-host rules; one outcome per request, any order."""
+    return list(stream_politely(client, requests))
+
+
+def stream_politely(client: PoliteClient, requests: list[FetchRequest],
+                    max_ready: int = 32) -> Iterator[FetchOutcome]:
+    """``fetch_politely``, yielding each outcome as soon as it is settled.
+
+    The fetching goes on in a background thread while the caller works on what it got
+    (extracts a page, say); when ``max_ready`` outcomes wait unconsumed, no new request
+    starts until the caller takes one. So at most ``max_ready`` + ``fetch_threads``
+    response bodies are held at a time, however many requests the batch has.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, max_ready))
+    stop = threading.Event()
+
+    def hand_over(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def dispatch() -> None:
+        try:
+            _dispatch(client, requests, hand_over, stop)
+        except BaseException as exc:  # raised again in the caller's thread
+            hand_over(_Raised(exc))
+        hand_over(_END)
+
+    thread = threading.Thread(target=dispatch, name="fetch-dispatch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:  # the caller stopped early (or failed): stop starting requests, wait for those in flight
+        stop.set()
+        thread.join()
+
+
+class _Raised(NamedTuple):
+    exc: BaseException
+
+
+_END = object()
+
+
+def _dispatch(client: PoliteClient, requests: list[FetchRequest], hand_over: Callable[[FetchOutcome], None],
+              stop: threading.Event) -> None:
+    """The dispatcher: starts requests when their host is free, hands each settled outcome over."""
     cfg = client.cfg
     hosts: dict[str, _Host] = {}
     for req in requests:
@@ -150,7 +207,10 @@ def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
     running: dict[Future, tuple[_Host, Optional[FetchRequest], int]] = {}
     active = [h for h in hosts.values() if h.queue]
     with ThreadPoolExecutor(max_workers=max(1, cfg.fetch_threads), thread_name_prefix="fetch") as pool:
-        while active or running:
+        while (active or running) and not stop.is_set():
+            for outcome in outcomes:
+                hand_over(outcome)
+            outcomes.clear()
             now = time.monotonic()
             for host in active:
                 while len(running) < cfg.fetch_threads and host.can_start(now, cfg.per_host_concurrency):
@@ -160,8 +220,6 @@ def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
                     if req is None:
                         future = pool.submit(_load_robots, client, host.name)
                     else:
-                        if on_attempt:
-                            on_attempt(req.url)
                         future = pool.submit(client.get, req.url, req.headers)
                     running[future] = (host, req, attempt)
             waits = [h.next_start - now for h in active
@@ -183,7 +241,9 @@ def fetch_politely(client: PoliteClient, requests: list[FetchRequest],
                         _settle(host, req, attempt, future, cfg, outcomes)
             # Recomputed from every host: a retry can refill a queue that had emptied.
             active = [h for h in hosts.values() if h.queue]
-    return outcomes
+        pool.shutdown(wait=True, cancel_futures=True)
+    for outcome in outcomes:
+        hand_over(outcome)
 
 
 def _apply_robots(host: _Host, robots: Any, cfg: FetchConfig, outcomes: list[FetchOutcome]) -> None:
@@ -229,6 +289,10 @@ def _settle(host: _Host, req: FetchRequest, attempt: int, future: Future, cfg: F
     outcomes.append(FetchOutcome(req.key, req.url, None, error, attempt))
 
 
+# Responses archived per WARC file (--warc_output): bounds what a fetch batch holds for it.
+WARC_RECORDS_PER_FILE = 100
+
+
 class _PoliteFetchFn(beam.DoFn):
     """A batch of host groups -> whatever ``handle(element, outcome)`` yields for each element."""
 
@@ -253,24 +317,35 @@ class _PoliteFetchFn(beam.DoFn):
         yield from self.fetch([element for _, group in batch for element in group])
 
     def fetch(self, elements: list[Any]) -> Iterator[Any]:
-        """Fetches the elements' requests politely; yields what ``handle`` makes of each."""
+        """Fetches the elements' requests politely; yields what ``handle`` makes of each, as
+        each settles (so what follows in the fused stage, extraction, works while the rest
+        are fetched, and the batch's pages are never all held at once)."""
         requests = []
         for index, element in enumerate(elements):
             req = self._to_request(element)
             requests.append(req._replace(key=index))
         crash_point("fetch")
-        outcomes = fetch_politely(self._client, requests, on_attempt=lambda _url: self._attempts.inc())
-        if self._warc:
-            from transforms.warc import write_warc
-
-            warc_dir, run_id = self._warc
-            archived = write_warc(warc_dir, run_id, [(o.response, elements[o.key]) for o in outcomes
-                                                     if o.response is not None and o.response.status == 200])
-            Metrics.counter(self._stage, "warc_records").inc(archived)
-        for outcome in outcomes:
+        archive: list[tuple[Any, Any]] = []
+        for outcome in stream_politely(self._client, requests):
+            self._attempts.inc(outcome.attempts)
             if outcome.attempts > 1:
                 self._retried.inc(outcome.attempts - 1)
+            if self._warc and outcome.response is not None and outcome.response.status == 200:
+                archive.append((outcome.response, elements[outcome.key]))
+                if len(archive) >= WARC_RECORDS_PER_FILE:
+                    self._archive(archive)
             yield from self._handle(elements[outcome.key], outcome)
+        self._archive(archive)
+
+    def _archive(self, records: list[tuple[Any, Any]]) -> None:
+        """Writes ``records`` (response, element) to one new WARC file, then forgets them."""
+        if not records:
+            return
+        from transforms.warc import write_warc
+
+        warc_dir, run_id = self._warc
+        Metrics.counter(self._stage, "warc_records").inc(write_warc(warc_dir, run_id, records))
+        records.clear()
 
 
 class PoliteFetch(beam.PTransform):

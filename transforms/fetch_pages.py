@@ -231,10 +231,10 @@ class FetchPages(beam.PTransform):
             _PickOnePerUrlFn(self._refetch)).with_outputs(DUPLICATES, SEEN, main="items")
         fetched = picked.items | "FetchPage" >> PoliteFetch(
             self._cfg, STAGE, _to_request, _handle, (FAILED,), warc=self._warc)
-        # Fetching is grouped by host (politeness), so all pages of one host leave one worker;
-        # a Reshuffle spreads them again, or fusion would run their extraction, dedup and NER
-        # on that one worker too.
-        pages = fetched.main | "SpreadPages" >> beam.Reshuffle()
-        return {"pages": pages, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED], "seen": picked[SEEN]}
+        # Not reshuffled: the pages are extracted in this fused stage as they arrive (raw HTML
+        # crossing a shuffle is what made memory grow with the run); host groups are spread
+        # over the workers, and the stages after extraction are keyed afresh.
+        return {"pages": fetched.main, "duplicates": picked[DUPLICATES], "failed": fetched[FAILED],
+                "seen": picked[SEEN]}
 
 

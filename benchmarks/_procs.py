@@ -1,0 +1,71 @@
+"""Measuring a child command as a user sees it: wall time and the peak memory of its whole
+process tree (the runner's SDK workers are processes of their own, so the child's own
+max RSS would miss them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Measured(NamedTuple):
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants now."""
+    tree, total, todo = _children(), 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+        todo.extend(tree.get(p, ()))
+    return total
+
+
+def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, env: Optional[dict] = None,
+            interval: float = 0.25) -> Measured:
+    """Runs ``cmd``; samples its process tree's summed RSS every ``interval`` seconds."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        done.set()
+        sampler.join()
+    return Measured(time.perf_counter() - start, peak[0] / 2**20, proc.returncode, out, err)
