@@ -20,6 +20,7 @@ class Measured(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
+    peak_rss_mb_by_process: dict  # "pid command" -> that process's own peak (MB)
 
 
 def _children() -> dict[int, list[int]]:
@@ -36,17 +37,26 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants now."""
-    tree, total, todo = _children(), 0, [pid]
+def tree_rss(pid: int) -> dict[int, int]:
+    """Resident bytes of ``pid`` and of each of its descendants now."""
+    tree, found, todo = _children(), {}, [pid]
     while todo:
         p = todo.pop()
         try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+            found[p] = int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
         except (OSError, IndexError, ValueError):
             pass
         todo.extend(tree.get(p, ()))
-    return total
+    return found
+
+
+def _label(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    module = args[args.index(b"-m") + 1].decode() if b"-m" in args else Path(args[0].decode() or "?").name
+    return f"{pid} {module}"
 
 
 def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, env: Optional[dict] = None,
@@ -54,11 +64,16 @@ def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, e
     """Runs ``cmd``; samples its process tree's summed RSS every ``interval`` seconds."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, done = [0], threading.Event()
+    peak, by_process, done = [0], {}, threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            now = tree_rss(proc.pid)
+            peak[0] = max(peak[0], sum(now.values()))
+            for pid, rss in now.items():
+                if rss > 16 * 2**20:  # shells and the like left out
+                    label = by_process.get(pid, (None, 0))[0] or _label(pid)
+                    by_process[pid] = (label, max(rss, by_process.get(pid, (None, 0))[1]))
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -68,4 +83,5 @@ def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, e
     finally:
         done.set()
         sampler.join()
-    return Measured(time.perf_counter() - start, peak[0] / 2**20, proc.returncode, out, err)
+    return Measured(time.perf_counter() - start, peak[0] / 2**20, proc.returncode, out, err,
+                    {label: round(rss / 2**20, 1) for label, rss in by_process.values()})

@@ -40,7 +40,8 @@ def one_size(data: Path, articles: int) -> dict:
                          "--allow_private_hosts", "--per_host_delay=0"], cwd=ROOT)
     said = (m.stdout.strip().splitlines() or [""])[-1]
     result = {"articles": articles, "seconds": round(m.seconds, 1), "peak_rss_mb": round(m.peak_rss_mb, 1),
-              "completed": m.returncode == 0, "said": said}
+              "completed": m.returncode == 0, "said": said,
+              "peak_rss_mb_by_process": m.peak_rss_mb_by_process}
     print(f"  {articles} articles: {result['seconds']} s, peak {result['peak_rss_mb']} MB "
           f"({'ok' if result['completed'] else 'FAILED'}: {said[:100]})", flush=True)
     if m.returncode != 0:

@@ -6,7 +6,10 @@ Modelled on Hadoop's FileOutputCommitter (algorithm 1) and Spark's commit protoc
 1. **Stage.** Workers write every file of the run under ``OUT/_temporary/<run_id>/``
    (``data/<table>/...`` and ``state/<table>/...``), each one atomically (temporary name,
    then rename). Nothing a reader globs (``articles/**/*.parquet``...) lies there. The run
-   claims its staging folder with an owner file (host, pid) first.
+   claims its staging folder with an owner file (host, pid) first. Data files are written
+   per bundle under names new for every attempt; the files of the bundles that succeeded
+   are listed, once all have, in ``_temporary/<run_id>/_WRITTEN.json`` (the "task
+   commits", ``ListWrittenFiles``): a failed attempt's files are never moved.
 2. **Record.** When the pipeline has succeeded, the driver writes one commit record,
    ``_temporary/<run_id>/_COMMIT.json``: every staged file's final path, and the run's
    manifest. Writing it (atomically) is the commit point: a run without a record never
@@ -32,6 +35,7 @@ import os
 import socket
 from typing import Any, Mapping, Optional
 
+import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.tables import TABLES
@@ -41,6 +45,7 @@ from transforms.state import STATE_DIR
 DATA_DIR = "data"
 RECORD = "_COMMIT.json"
 OWNER = "_OWNER.json"
+WRITTEN = "_WRITTEN.json"
 DATA_TABLES = ("articles", "entities", "duplicates", "failures")
 STATE_TABLES = ("state_feeds", "state_seen", "state_dedup")
 
@@ -58,16 +63,40 @@ def _matches(pattern: str) -> list[str]:
     return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
 
 
+def _write_listing(files: list, root: str, run_id: str) -> None:
+    data = json.dumps(sorted(path for _, path, _ in files)).encode("utf-8")
+    write_atomically(root, run_id, join(temp_dir(root, run_id), WRITTEN), lambda h: h.write(data))
+
+
+class ListWrittenFiles(beam.PTransform):
+    """``(table, path, rows)`` of every data file written -> ``_temporary/<run>/_WRITTEN.json``.
+
+    Written once, when every bundle that wrote has succeeded (a combine's result is
+    complete only then): the list the commit moves, and nothing else.
+    """
+
+    def __init__(self, root: str, run_id: str):
+        super().__init__()
+        self._root = root
+        self._run_id = run_id
+
+    def expand(self, written):
+        return (written
+                | "AllFiles" >> beam.combiners.ToList()
+                | "WriteListing" >> beam.Map(_write_listing, self._root, self._run_id))
+
+
 def plan(root: str, run_id: str) -> list[tuple[str, str]]:
-    """(staged path, final path) of every file the run staged, data tables first."""
+    """(staged path, final path) of every file the run committed, data tables first: the data
+    files ``_WRITTEN.json`` lists, and the staged state files."""
     staging = temp_dir(root, run_id)
-    moves = []
-    for name in DATA_TABLES:
-        spec = TABLES[name]
-        base = join(staging, DATA_DIR, spec.directory)
-        pattern = join(base, "*", "*.parquet") if spec.partition_column else join(base, "*.parquet")
-        for path in sorted(_matches(pattern)):
-            moves.append((path, join(root, spec.directory, path[len(base) + 1:])))
+    listing = _read_json(join(staging, WRITTEN))
+    if listing is None:
+        raise RuntimeError(f"run {run_id} succeeded but left no list of its data files ({WRITTEN})")
+    base = join(staging, DATA_DIR)
+    moves = [(path, join(root, path[len(base) + 1:])) for path in listing]
+    order = {TABLES[name].directory: i for i, name in enumerate(DATA_TABLES)}
+    moves.sort(key=lambda m: (order.get(m[1][len(root) + 1:].split("/", 1)[0], len(order)), m[1]))
     for name in STATE_TABLES:
         spec = TABLES[name]
         for path in sorted(_matches(join(staging, STATE_DIR, spec.directory, "*.parquet"))):

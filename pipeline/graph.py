@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
-from pipeline.commit import staged_data_root
+from pipeline.commit import ListWrittenFiles, staged_data_root
 from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
@@ -189,9 +189,11 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         | "WriteSeenUrls" >> _write_state(opts, run_id, stream, "state_seen")
     )
     tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
-    if stream is None:  # staged: the driver's commit makes them visible with the state
-        return tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
-                                                       opts.max_rows_per_file)
+    if stream is None:  # staged per bundle; the driver's commit makes them visible with the state
+        written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
+                                                          opts.max_rows_per_file, per_bundle=True)
+        written | "ListWrittenFiles" >> ListWrittenFiles(opts.output, run_id)
+        return written
     written = (
         {name: tables[name] | f"Trigger{name.capitalize()}" >> stream.sink_windows() for name in TABLES}
         | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)

@@ -106,3 +106,18 @@ def test_a_live_runs_staging_folder_is_left_alone(sample_site, tmp_path):
     commit.claim(str(out), "busy-run")  # owned by this (live) process
     assert commit.recover(str(out), write_manifest) == {"rolled_forward": [], "abandoned": []}
     assert (out / "_temporary" / "busy-run").exists()
+
+
+def test_the_commit_moves_only_the_files_the_succeeded_bundles_listed(tmp_path):
+    from pipeline import commit
+
+    data = tmp_path / "_temporary" / "r1" / "data" / "articles" / "published_date=2020-01-07"
+    data.mkdir(parents=True)
+    (data / "r1-good-00000.parquet").write_bytes(b"listed")
+    (data / "r1-failedattempt-00000.parquet").write_bytes(b"a failed attempt's file")
+    with pytest.raises(RuntimeError, match="no list of its data files"):
+        commit.plan(str(tmp_path), "r1")
+    (tmp_path / "_temporary" / "r1" / commit.WRITTEN).write_text(json.dumps([str(data / "r1-good-00000.parquet")]))
+    moves = commit.plan(str(tmp_path), "r1")
+    assert moves == [(str(data / "r1-good-00000.parquet"),
+                      str(tmp_path / "articles" / "published_date=2020-01-07" / "r1-good-00000.parquet"))]

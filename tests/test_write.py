@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import apache_beam as beam
 import duckdb
 import pyarrow as pa
@@ -13,7 +15,7 @@ from samples_util import article
 
 from schemas.elements import Article, Duplicate, Entity, Failure
 from schemas.tables import ARTICLE_SCHEMA, DUPLICATE_SCHEMA, FAILURE_SCHEMA, SCHEMA_VERSION, to_table
-from transforms.write_dataset import WriteDataset
+from transforms.write_dataset import BUNDLE_ROW_GROUP, WriteDataset
 
 CONTRACT = {
     ARTICLE_SCHEMA: ["article_id", "url", "canonical_url", "feed_url", "source", "title", "authors",
@@ -92,3 +94,37 @@ def test_dataset_layout_round_trip_and_second_run_adds_files(tmp_path):
         ("run1", "http://a/3", "2020-01-09"), ("run2", "http://a/1", "2020-01-07")]
     status = duckdb.sql(f"SELECT http_status, severity FROM read_parquet('{tmp_path}/failures/**/*.parquet')")
     assert status.fetchall() == [(404, "error")]
+
+
+def _write_per_bundle(root, run_id, articles, max_rows_per_file=100_000):
+    with test_pipeline.TestPipeline(options=pinned_options()) as p:
+        tables = {
+            "articles": p | "A" >> beam.Create(articles, reshuffle=False),
+            "duplicates": p | "D" >> beam.Create([], reshuffle=False).with_output_types(Duplicate),
+            "failures": p | "F" >> beam.Create([], reshuffle=False).with_output_types(Failure),
+        }
+        written = tables | WriteDataset(str(root), run_id, max_rows_per_file, per_bundle=True)
+        files = written | beam.combiners.ToList()
+        files | beam.Map(lambda listed: (root / "listed.json").write_text(json.dumps(listed)))
+
+
+def test_per_bundle_writes_stream_rows_into_row_groups_and_list_every_file(tmp_path):
+    docs = [article(f"http://a/{i}", f"text {i} " * 20, "2020-01-07T06:00:00+00:00") for i in range(2_500)]
+    _write_per_bundle(tmp_path, "run1", docs)
+    files = sorted(tmp_path.glob("articles/**/*.parquet"))
+    assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 2_500
+    # Rows went out a row group at a time as they arrived, not held until the end.
+    assert all(pq.ParquetFile(f).metadata.num_row_groups == -(-pq.ParquetFile(f).metadata.num_rows // BUNDLE_ROW_GROUP)
+               for f in files)
+    assert max(pq.ParquetFile(f).metadata.num_row_groups for f in files) > 1
+    listed = json.loads((tmp_path / "listed.json").read_text())
+    assert sorted(path for _, path, _ in listed if "articles" in path) == [str(f) for f in files]
+    assert sum(rows for table, _, rows in listed if table == "articles") == 2_500
+    assert list(tmp_path.glob("_temporary/**/*.tmp")) == []
+
+
+def test_per_bundle_writes_roll_over_at_max_rows_per_file(tmp_path):
+    docs = [article(f"http://a/{i}", f"text {i} " * 20, "2020-01-07T06:00:00+00:00") for i in range(250)]
+    _write_per_bundle(tmp_path, "run1", docs, max_rows_per_file=100)
+    counts = sorted(pq.ParquetFile(f).metadata.num_rows for f in tmp_path.glob("articles/**/*.parquet"))
+    assert sum(counts) == 250 and max(counts) <= 100 and len(counts) >= 3
