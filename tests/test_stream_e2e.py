@@ -219,4 +219,4 @@ def test_max_polls_ends_the_stream_and_the_feed_list_is_reread_at_every_poll(tmp
         "SELECT DISTINCT feed_url FROM read_parquet(?, hive_partitioning=true)",
         [str(out / "articles" / "**" / "*.parquet")]).fetchall()}
     assert feeds_seen == {sample_site.url("iranpress/rss.xml"), sample_site.url("observer/atom.xml")}
-    assert manifest["conservation"]["balanced"]
+    assert manifest["conservation"]["balanced"], manifest["conservation"]
