@@ -21,7 +21,7 @@ import os
 import sys
 import time
 import uuid
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -79,6 +79,33 @@ def every_core(options, argv: list[str]) -> None:
         direct.direct_running_mode = "multi_processing"
 
 
+def local_runner(options) -> Optional[Any]:
+    """For ``multi_processing`` on the FnApiRunner: the runner, with the pipeline's options
+    handed to its worker processes; None for every other set-up (the options name it).
+
+    Beam's FnApiRunner gives its worker processes no pipeline options, so in them
+    FileSystems had none (``--s3_endpoint_url`` and the like were lost) and their logging
+    stayed at INFO (56 lines of channel set-up for the demo). Their log level here is
+    WARNING unless ``--default_sdk_harness_log_level`` says otherwise.
+    """
+    if (options.view_as(StandardOptions).runner != DEFAULT_LOCAL_RUNNER
+            or options.view_as(DirectOptions).direct_running_mode != "multi_processing"):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.job.utils import dict_to_struct
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+
+    # As Beam's PortableRunner does: a protobuf Struct has no integers (2 would reach the
+    # worker as 2.0, which its option parser refuses, and the run then waits for ever).
+    given = {f"beam:option:{k}:v1": str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+             for k, v in options.get_all_options(drop_default=True).items() if v is not None}
+    given.setdefault("beam:option:default_sdk_harness_log_level:v1", "WARNING")
+    info = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
+                                                pipeline_options=dict_to_struct(given))
+    return FnApiRunner(provision_info=ExtendedProvisionInfo(info))
+
+
 def run(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
     options = parse_options(argv)
@@ -98,7 +125,7 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     state, metrics, committed, pruned, compacted = "FAILED", {}, [], [], []
     in_commit = False  # between the commit point and the last move: the next start completes it
     try:
-        pipeline = beam.Pipeline(options=options)
+        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
         build(pipeline, news, run_id)
         result = pipeline.run()
         state = str(result.wait_until_finish())

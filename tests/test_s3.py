@@ -114,3 +114,18 @@ def test_a_run_killed_between_data_and_state_is_completed_by_the_next_on_s3(samp
     rolled = json.loads(s3.get_object(Bucket=BUCKET, Key="crash/runs/killed.json")["Body"].read())
     assert rolled["rolled_forward"] and rolled["conservation"]["balanced"]
     assert after.manifest["conservation"]["items_in"] == 0  # the feeds answer 304: nothing counted twice
+
+
+def test_the_default_runners_worker_processes_write_to_s3_too(sample_site, s3_endpoint, tmp_path):
+    """No --runner: the FnApiRunner's worker processes get the pipeline's options (Beam gives
+    them none), so they reach the S3 endpoint given on the command line."""
+    feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.opml", tmp_path)
+    outcome = run([f"--feeds={feeds}", f"--output=s3://{BUCKET}/default", "--allow_private_hosts",
+                   f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={KEY}", f"--s3_secret_access_key={SECRET}",
+                   f"--s3_region_name={REGION}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    balance = outcome.manifest["conservation"]
+    assert outcome.manifest["state"] == "DONE" and balance["balanced"] and balance["articles"] > 0
+    fs = pafs.S3FileSystem(access_key=KEY, secret_key=SECRET, region=REGION, scheme="http",
+                           endpoint_override=s3_endpoint.removeprefix("http://"))
+    table = pads.dataset(f"{BUCKET}/default/articles", filesystem=fs, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == balance["articles"]
