@@ -1,7 +1,7 @@
 """Memory against run size: peak RSS of ``newsbeam run`` (default runner, no flags) at
 1,000 / 2,000 / 4,000 / 8,000 articles, and optionally one larger run.
 
-    python -m benchmarks.memory --data ../shared/data [--sizes 1000 2000 4000 8000] [--big 20000]
+    python -m benchmarks.memory --data ../shared/data [--sizes 1000 2000 4000 8000] [--big 20000 [--big_only]]
 
 Each size is its own ``benchmarks.corpus`` (unique 60 KB pages of real news sentences on
 20 loopback hosts, politeness off) and one fresh ``newsbeam run`` process; the figure is
@@ -55,7 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
     parser.add_argument("--big", type=int, default=None, help="one more, larger run (e.g. 20000)")
+    parser.add_argument("--big_only", action="store_true",
+                        help="run only --big and add it to the committed results file")
     args = parser.parse_args(argv)
+    if args.big_only:
+        import json
+
+        result = json.loads(RESULTS.read_text())
+        result["big"] = one_size(Path(args.data), args.big)
+        save(RESULTS, result)
+        return 0
     series = [one_size(Path(args.data), n) for n in sorted(args.sizes)]
     if not all(r["completed"] for r in series):
         raise SystemExit("a run failed; see above")
