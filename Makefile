@@ -54,6 +54,9 @@ bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 	$(BIN)/python -m benchmarks.streaming --data $(DATA)
+	$(BIN)/python -m benchmarks.cores --data $(DATA)
+	$(BIN)/python -m benchmarks.memory --data $(DATA)
+	$(BIN)/python -m benchmarks.load --data $(DATA)
 	$(MAKE) flink-up  # the cluster is left running: make flink-down stops it
 	$(BIN)/python -m benchmarks.flink --data $(DATA)
 
