@@ -14,6 +14,7 @@ from transforms._polite import (
     FetchRequest,
     PoliteClient,
     RobotsDisallowed,
+    _Host,
     fetch_politely,
     host_of,
     stream_politely,
@@ -93,6 +94,35 @@ def test_per_host_delay_and_concurrency_hold_while_hosts_run_in_parallel(hosts_f
         assert hosts.peak[host] <= 2
     # 7 requests per host (robots + 6), 2 at a time, 0.3 s each: about 1.2 s; sequentially 8.4 s.
     assert elapsed < 4.0
+
+
+def test_the_delay_holds_across_batches_to_the_same_host(hosts_factory):
+    """The feed stage and the page stage are two batches for one host: the second must not
+    start its first request sooner than one delay after the first batch's last."""
+    hosts = hosts_factory(1, latency=0.0)
+    client = PoliteClient(FetchConfig(allow_private_hosts=True, per_host_delay=0.3, respect_robots=False))
+    urls = hosts.urls(4)
+    fetch_politely(client, [FetchRequest(i, u) for i, u in enumerate(urls[:2])])
+    fetch_politely(client, [FetchRequest(i, u) for i, u in enumerate(urls[2:])])
+    starts = sorted(t for t, _ in hosts.log["127.0.0.1"])
+    assert len(starts) == 4
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.3 - 0.01
+
+
+def test_sends_to_a_host_wait_for_the_previous_send_to_have_gone_out():
+    """A thread that sends late must not crowd the next: the next send waits for the
+    previous one's ``sent`` and then a whole delay from that moment."""
+    host = _Host("http://127.0.0.1:1", delay=0.2)
+    first_sent = host.pace()  # the first request: nothing to wait for
+    returned = threading.Event()
+    second = threading.Thread(target=lambda: (host.pace()(), returned.set()), daemon=True)
+    second.start()
+    assert not returned.wait(0.5), "the second send went ahead while the first had not gone out"
+    went_out = time.monotonic()
+    first_sent()
+    assert returned.wait(5.0)
+    assert time.monotonic() - went_out >= 0.2 - 0.005
+    first_sent()  # idempotent: a second call must not release the lock the second send took
 
 
 def test_robots_disallow_and_crawl_delay(hosts_factory):

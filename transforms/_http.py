@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import threading
 import time
-from typing import Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -162,6 +162,9 @@ class _Watched:
     def getresponse(self, *args, **kwargs):
         box = getattr(_waiting, "box", None)
         if box is not None:
+            sent = box.get("sent")
+            if sent is not None:  # the request's bytes are with the kernel now
+                sent()
             box["sock"] = self.sock
             if box.get("expired"):
                 _shutdown(self.sock)
@@ -233,10 +236,14 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
 
 
 def http_get(url: str, cfg: FetchConfig, session: requests.Session,
-             headers: Optional[Mapping[str, str]] = None) -> HttpResponse:
+             headers: Optional[Mapping[str, str]] = None,
+             before_send: Optional[Callable[[], Callable[[], None]]] = None) -> HttpResponse:
     """One GET of ``url`` following up to MAX_REDIRECTS redirects, each re-checked by the guard.
 
     A 304 is returned like a 200 (the caller sent the validators); 4xx/5xx raise HttpError.
+    ``before_send`` (the polite fetcher's pacing) is called right before the first request
+    is sent and returns a callable, called once that request has gone out (when its
+    response is awaited, or when it failed before that).
     """
     deadline = time.monotonic() + cfg.timeout
     seen: set[str] = set()
@@ -248,10 +255,12 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
         # waiting for headers or for body bytes: a server dripping bytes keeps every single
         # read inside its own timeout.
         box: dict = {}
+        if before_send is not None and current == url:
+            box["sent"] = before_send()
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _expire, args=(box,))
         watchdog.daemon = True
-        watchdog.start()
         try:
+            watchdog.start()
             with _send(session, current, cfg, headers, box) as resp:
                 if resp.is_redirect:
                     target = urljoin(current, resp.headers.get("Location", ""))
@@ -266,6 +275,8 @@ def http_get(url: str, cfg: FetchConfig, session: requests.Session,
                                     dict(resp.headers))
         finally:
             watchdog.cancel()
+            if "sent" in box:
+                box["sent"]()  # idempotent: only does something if the request failed unsent
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
