@@ -131,3 +131,24 @@ def test_every_core_only_fills_in_what_was_not_given(argv, expected):
     runner, workers = expected
     assert options.view_as(StandardOptions).runner == runner
     assert options.view_as(DirectOptions).direct_num_workers == (local_workers() if workers == "cores" else workers)
+
+
+def test_freed_memory_goes_back_to_the_system_in_the_worker_processes_too(monkeypatch):
+    """The glibc settings reach the processes a run starts (its SDK workers) through the
+    environment; a value the user set is theirs."""
+    import subprocess
+    import sys
+
+    from pipeline.cli import MALLOC_SETTINGS, release_freed_memory
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")  # so that undoing the test removes what it sets
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "262144")
+    in_force = release_freed_memory()
+    if not in_force:
+        pytest.skip("not glibc")
+    assert in_force == {"MALLOC_TRIM_THRESHOLD_": str(MALLOC_SETTINGS["MALLOC_TRIM_THRESHOLD_"]),
+                        "MALLOC_MMAP_THRESHOLD_": "262144"}
+    seen = subprocess.run([sys.executable, "-c", "import os; print(os.environ['MALLOC_TRIM_THRESHOLD_'], "
+                           "os.environ['MALLOC_MMAP_THRESHOLD_'])"], capture_output=True, text=True, check=True)
+    assert seen.stdout.split() == [str(MALLOC_SETTINGS["MALLOC_TRIM_THRESHOLD_"]), "262144"]
