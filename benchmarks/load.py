@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import random
 import socket
 import statistics
@@ -245,8 +246,6 @@ def politeness(records: list[HostRecord], concurrency: int, delay: float) -> dic
 
 def read_back(out: Path) -> dict:
     """The run's manifest conservation and what its tables hold, read with DuckDB."""
-    import json
-
     (manifest,) = sorted((out / "runs").glob("*.json"))
     con = duckdb.connect()
 
