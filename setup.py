@@ -25,6 +25,7 @@ REQUIRES = [
     "protego>=0.3",  # robots.txt
     "pyyaml>=6",  # YAML feed lists
     "warcio>=1.7",  # WARC archives in and out
+    "threadpoolctl>=3.1",  # one BLAS thread per worker for NER (transforms/tag_entities.py)
 ]
 
 setup(

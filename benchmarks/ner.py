@@ -6,6 +6,9 @@ Texts are the 181 human-written article bodies of the extraction benchmark, repe
 - ``raw``: ``load_ner_pipeline(model)`` (the same components the pipeline loads), then
   ``nlp.pipe(texts, batch_size=64)``, keeping each doc's entities: the loop a user would
   write, the fastest the model can go here.
+- ``raw_blis``: ``raw`` on thinc's default matrix library (blis) instead of numpy's
+  OpenBLAS (``transforms.tag_entities.NER_BLAS``): what the switch saves, and whether the
+  entities stay the same (``blis_vs_numpy``: mentions found by one and not the other).
 - ``pipeline``: ``Create(articles) | TagEntities(SpacyModelHandler(model))`` on the
   FnApiRunner (one worker), entities attached to each article, keys resolved: the stage as
   the pipeline runs it, Beam's batching, model load and element overhead included.
@@ -38,17 +41,18 @@ def texts_of(data: Path, copies: int) -> list[str]:
     return bodies * copies
 
 
-def raw(texts: list[str], model: str) -> tuple[float, int, int]:
+def raw(texts: list[str], model: str, blas: str = "numpy") -> tuple[float, int, list[tuple]]:
+    """(seconds, tokens, mentions as (text number, start, end, label))."""
     from transforms.tag_entities import load_ner_pipeline
 
     start = time.perf_counter()
-    nlp = load_ner_pipeline(model)
+    nlp = load_ner_pipeline(model, blas=blas)
     nlp.max_length = max(nlp.max_length, *(len(t) + 1 for t in texts))
-    tokens = entities = 0
-    for doc in nlp.pipe(texts, batch_size=64):
+    tokens, mentions = 0, []
+    for i, doc in enumerate(nlp.pipe(texts, batch_size=64)):
         tokens += len(doc)
-        entities += len([(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents])
-    return time.perf_counter() - start, tokens, entities
+        mentions += [(i, e.start_char, e.end_char, e.label_) for e in doc.ents]
+    return time.perf_counter() - start, tokens, mentions
 
 
 def in_pipeline(texts: list[str], model: str) -> tuple[float, int]:
@@ -81,15 +85,21 @@ def main(argv: list[str] | None = None) -> dict:
     if not (args.data / "extraction-benchmark" / "ground-truth.json").is_file():
         raise SystemExit(f"no extraction benchmark under {args.data}")
     texts = texts_of(args.data, args.copies)
-    runs: dict[str, list[float]] = {"raw": [], "pipeline": []}
-    tokens = raw_entities = pipeline_entities = 0
+    runs: dict[str, list[float]] = {"raw": [], "raw_blis": [], "pipeline": []}
+    tokens = pipeline_entities = 0
+    mentions: list[tuple] = []
+    blis_mentions: list[tuple] = []
     for i in range(args.repeats):
-        seconds, tokens, raw_entities = raw(texts, args.model)
+        seconds, tokens, mentions = raw(texts, args.model)
         runs["raw"].append(seconds)
+        seconds, _, blis_mentions = raw(texts, args.model, blas="blis")
+        runs["raw_blis"].append(seconds)
         seconds, pipeline_entities = in_pipeline(texts, args.model)
         runs["pipeline"].append(seconds)
-        print(f"  run {i + 1}/{args.repeats}: raw {runs['raw'][-1]:.2f}s, pipeline {runs['pipeline'][-1]:.2f}s")
+        print(f"  run {i + 1}/{args.repeats}: raw {runs['raw'][-1]:.2f}s, raw on blis {runs['raw_blis'][-1]:.2f}s, "
+              f"pipeline {runs['pipeline'][-1]:.2f}s")
     med = {k: statistics.median(v) for k, v in runs.items()}
+    raw_entities = len(mentions)
     result = {
         "texts": len(texts), "tokens": tokens, "model": args.model, "repeats": args.repeats,
         "seconds": {k: [round(s, 3) for s in v] for k, v in runs.items()},
@@ -99,11 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
         "target": 0.9,
         # The pipeline cleans noise mentions (digits-only, punctuation), so it may keep fewer.
         "entities": {"raw_mentions": raw_entities, "pipeline_entities": pipeline_entities},
+        "numpy_over_blis_throughput": round(med["raw_blis"] / med["raw"], 3),
+        "blis_vs_numpy": {"mentions_numpy": raw_entities, "mentions_blis": len(blis_mentions),
+                          "only_numpy": len(set(mentions) - set(blis_mentions)),
+                          "only_blis": len(set(blis_mentions) - set(mentions))},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print(f"{len(texts)} texts, {tokens} tokens: raw nlp.pipe {result['tokens_per_second']['raw']} tok/s, "
           f"pipeline {result['tokens_per_second']['pipeline']} tok/s, "
-          f"ratio {result['pipeline_over_raw_throughput']} (target >= 0.9)")
+          f"ratio {result['pipeline_over_raw_throughput']} (target >= 0.9); numpy's BLAS over blis "
+          f"{result['numpy_over_blis_throughput']}x, mentions that differ: {result['blis_vs_numpy']}")
     save(RESULTS, result)
     return result
 

@@ -229,3 +229,34 @@ def test_a_surname_alone_takes_the_one_full_name_of_the_batch_ending_with_it():
         "Jahangiri", "Eshaq Jahangiri", "Bush", "George W. Bush", "George H. W. Bush")
     assert jahangiri == eshaq
     assert bush not in (george_w, george_hw)  # two people of the batch are called Bush
+
+
+def test_the_model_runs_on_numpys_blas_with_one_thread():
+    """The default matrix library is numpy's (OpenBLAS), held to one thread per process:
+    thinc's blis runs a generic kernel here (see NER_BLAS)."""
+    from threadpoolctl import threadpool_info
+
+    nlp = load_ner_pipeline("en_core_web_sm")
+    ops = nlp.get_pipe("ner").model.ops
+    assert type(ops).__name__ == "NumpyOps" and ops.use_blis is False
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+    assert load_ner_pipeline("en_core_web_sm", blas="blis").get_pipe("ner").model.ops.use_blis is True
+    with pytest.raises(ValueError, match="unknown BLAS"):
+        load_ner_pipeline("en_core_web_sm", blas="mkl")
+
+
+def test_numpys_blas_finds_the_entities_blis_finds():
+    """Same model, two matrix libraries: the seed reports get the same mentions from both."""
+    from conftest import SAMPLES
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((SAMPLES / "seeds").glob("*.txt"))]
+    assert len(texts) == 2
+
+    def mentions(blas: str) -> list[list[tuple]]:
+        nlp = load_ner_pipeline("en_core_web_sm", blas=blas)
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    found = mentions("numpy")
+    assert sum(map(len, found)) > 20
+    assert found == mentions("blis")

@@ -83,22 +83,51 @@ def _needed_components(config: Any) -> set[str]:
     return needed
 
 
-def load_ner_pipeline(name: str) -> Any:
+# Matrix products for NER: numpy's BLAS (OpenBLAS, one thread per process) or thinc's
+# default, blis. blis's PyPI wheel here runs its "generic" kernel on this AVX-512 CPU
+# (BLIS_ARCH_DEBUG=1 prints "selecting sub-configuration 'generic'"; no BLIS_ARCH_TYPE
+# helps), 3x slower than OpenBLAS on a 512x512 product; NER as a whole takes 26% less CPU
+# with OpenBLAS and finds the same entities (benchmarks/ner.py, tests/test_tag_entities.py).
+# One thread: the pipeline's parallelism is its workers, and a second BLAS thread in each
+# worker would compete with the other worker for the same cores.
+NER_BLAS = ("numpy", "blis")
+
+
+def _ops(blas: str) -> Any:
+    from thinc.api import NumpyOps
+
+    if blas not in NER_BLAS:
+        raise ValueError(f"unknown BLAS {blas!r}: one of {', '.join(NER_BLAS)}")
+    if blas == "numpy":
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")  # for the rest of this process
+    return NumpyOps(use_blis=blas == "blis")
+
+
+def load_ner_pipeline(name: str, blas: str = "numpy") -> Any:
     """Loads a spaCy pipeline (package name or path) with only what NER needs.
 
     Reads the pipeline's config first and loads only the NER components (``ner``,
     ``entity_ruler``, ``span_ruler``) and a shared ``tok2vec``/``transformer`` that one of
-    them listens to; the rest (tagger, parser, lemmatizer...) is never loaded.
+    them listens to; the rest (tagger, parser, lemmatizer...) is never loaded. ``blas``
+    picks the matrix library the models run on (``NER_BLAS``; see there why numpy's).
     """
     import spacy
+    from thinc.api import get_current_ops, set_current_ops
 
     config = _config_of(name)
-    if config is None:
-        nlp = spacy.load(_installed_name(name))
-    else:
-        keep = _needed_components(config)
-        exclude = [n for n in config["nlp"]["pipeline"] if n not in keep]
-        nlp = spacy.load(_installed_name(name), exclude=exclude)
+    before = get_current_ops()
+    set_current_ops(_ops(blas))  # the models take the ops in force when they are built
+    try:
+        if config is None:
+            nlp = spacy.load(_installed_name(name))
+        else:
+            keep = _needed_components(config)
+            exclude = [n for n in config["nlp"]["pipeline"] if n not in keep]
+            nlp = spacy.load(_installed_name(name), exclude=exclude)
+    finally:
+        set_current_ops(before)
     if not any(n in nlp.pipe_names for n in _NER_PIPES) and not any(
             nlp.get_pipe_meta(n).factory in _NER_PIPES for n in nlp.pipe_names):
         raise ValueError(f"spaCy pipeline {name!r} has no NER component")
