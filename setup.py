@@ -42,7 +42,7 @@ setup(
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "test": ["pytest>=8", "pytest-httpserver>=1.0", "hypothesis>=6", "ruff>=0.5",
                  "apache-beam[aws]==2.77.0", "moto[server]>=5", "build>=1"],
-        "bench": ["datasketch>=1.6"],
+        "bench": ["datasketch>=1.6", "snowballstemmer>=2.2"],
     },
     entry_points={"console_scripts": ["newsbeam = pipeline.cli:main"]},
 )
