@@ -1,0 +1,102 @@
+"""Story grouping's algorithm (transforms._stories) on the demo's real pages and on made-up
+word lists whose overlaps are known. No pipeline stage uses it yet (issue 14 groundwork)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from samples_util import page
+
+from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile, stems
+from transforms.extract_articles import extract_article
+
+pytest.importorskip("snowballstemmer")
+
+DEMO = {
+    "iranpress": "iranpress/2020/01/07/shamkhani-khamis-meeting.html",
+    "observer": "observer/news/syrian-delegation-tehran.html",
+    "snow": "observer/news/snow-closes-roads.html",
+    "tram": "iranpress/2020/01/08/tram-line-approved.html",
+}
+
+
+def _frequencies(profiles) -> DocumentFrequencies:
+    df = DocumentFrequencies()
+    for p in profiles:
+        df.add(p.terms)
+    return df
+
+
+def _made_up(article_id: str, published: str, words: str) -> StoryProfile:
+    return StoryProfile(article_id, published, f"outlet-{article_id}", None, dict(Counter(words.split())))
+
+
+def test_stems_join_inflections_and_number_words():
+    assert stems("Two hurt when snowmobile crashed") & stems("2 injured when snowmobiles crash") == Counter(
+        {"2": 1, "when": 1, "snowmobil": 1, "crash": 1})
+
+
+def test_the_seed_reports_share_a_story_and_the_unrelated_demo_articles_do_not():
+    articles = {name: extract_article(page(path)) for name, path in DEMO.items()}
+    profiles = [profile(a.article_id, f"2020-01-0{7 + i % 2}T10:00:00+00:00", a.source, a.title, a.text)
+                for i, a in enumerate(articles.values())]
+    story = StoryIndex().assign_all(profiles, _frequencies(profiles))
+    ids = {name: story[a.article_id] for name, a in articles.items()}
+    assert ids["iranpress"] == ids["observer"]
+    assert len({ids["iranpress"], ids["snow"], ids["tram"]}) == 3
+
+
+def test_the_earliest_article_names_the_story_whatever_the_input_order():
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    profiles = [_made_up("b-later", "2020-01-07T12:00:00+00:00", words),
+                _made_up("z-first", "2020-01-07T08:00:00+00:00", words + " minister"),
+                _made_up("c-unrelated", "2020-01-07T09:00:00+00:00", "snow roads closed drivers ice")]
+    df = _frequencies(profiles)
+    for order in (profiles, profiles[::-1]):
+        story = StoryIndex().assign_all(order, df)
+        assert story["b-later"] == story["z-first"] == "z-first"
+        assert story["c-unrelated"] == "c-unrelated"
+
+
+def test_a_follow_up_outside_the_window_starts_its_own_story():
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    near = [_made_up("first", "2020-01-07T08:00:00+00:00", words),
+            _made_up("next-day", "2020-01-08T08:00:00+00:00", words)]
+    late = _made_up("a-week-on", "2020-01-14T09:00:00+00:00", words)
+    other = _made_up("other", "2020-01-07T09:00:00+00:00", "snow roads closed drivers ice")
+    df = _frequencies([*near, late, other])
+    story = StoryIndex(StoryConfig(window_hours=72)).assign_all([*near, late, other], df)
+    assert story["next-day"] == "first"
+    assert story["a-week-on"] == "a-week-on"
+    assert StoryIndex(StoryConfig(window_hours=24 * 8)).assign_all([*near, late, other], df)["a-week-on"] == "first"
+
+
+def test_a_story_is_not_a_chain_of_weak_links():
+    """A is about x, B half x and half y, C about y: B may join A's story, but C, which
+    shares nothing with A, must not join it through B."""
+    x = "alpha bravo charlie delta echo foxtrot golf hotel"
+    y = "india juliet kilo lima mike november oscar papa"
+    profiles = [_made_up("a", "2020-01-07T08:00:00+00:00", x),
+                _made_up("b", "2020-01-07T09:00:00+00:00", f"{x} {y}"),
+                _made_up("c", "2020-01-07T10:00:00+00:00", y),
+                *[_made_up(f"filler{i}", "2020-01-07T07:00:00+00:00", f"w{i} v{i} u{i}") for i in range(6)]]
+    story = StoryIndex(StoryConfig(threshold=0.5)).assign_all(profiles, _frequencies(profiles))
+    assert story["b"] == "a"  # cosine 0.71 with A
+    assert story["c"] != "a"  # 0.71 with B alone (single link would merge it), 0.45 with the story's centroid
+
+
+def test_candidates_are_bounded_by_the_index_not_by_the_number_of_stories():
+    """200 articles that share 30 fairly rare words (none similar enough to join): each is
+    scored against at most max_candidates stories, not against the 199 others."""
+    config = StoryConfig(max_candidates=5, max_postings=5, threshold=1.1)  # nothing joins
+    shared = " ".join(f"common{i}" for i in range(30))
+    profiles = [_made_up(f"a{i:03d}", f"2020-01-07T{i // 60:02d}:{i % 60:02d}:00+00:00",
+                         f"{shared} own{i}a own{i}b own{i}c own{i}d") for i in range(200)]
+    df = _frequencies(profiles)
+    for i in range(2000):  # a background in which the shared words are rare
+        df.add([f"background{i}"])
+    index = StoryIndex(config)
+    index.assign_all(profiles, df)
+    assert len(index.stories) == 200
+    assert 4 * 199 <= index.compared <= 5 * 199

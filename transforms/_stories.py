@@ -1,0 +1,206 @@
+"""Story grouping, the algorithm (issue 14 groundwork; no pipeline stage uses it yet).
+
+Which kept articles report the same event? Every article gets a ``story_id``: the id of
+the earliest article of its story, so a story's id never changes as it grows.
+
+Profile of an article (``profile``): its words, casefolded, stemmed with the Snowball
+English stemmer, number words written as digits ("two" -> "2"), with their counts; its
+publication time and outlet. ``benchmarks/story_signal.py`` measured the signals: stemmed
+word TF-IDF separated same-story from different-story pairs best (entity keys did not add).
+
+A story (``Story``) keeps its first article's id, first and last publication time, article
+count, outlets and the summed word counts of its articles (its centroid, cut to the
+``centroid_terms`` most frequent words so a long story stays small).
+
+Assignment (``StoryIndex.assign``), one article at a time, earliest first:
+
+- candidates come from an inverted index, never from all stories: each story is indexed
+  under its ``index_terms`` most distinctive words (highest IDF), each word's list keeps
+  its ``max_postings`` most recently active stories, and an article looks up its own
+  ``index_terms`` most distinctive words; a story whose last article is more than
+  ``window_hours`` before the article is not a candidate. So the work per article is
+  bounded whatever the number of stories.
+- score: cosine of the IDF-weighted word vectors, article against the story's centroid.
+- the article joins the best-scoring candidate at or above ``threshold``, else it starts a
+  story of its own. Comparing with the centroid, not with the nearest member, is the guard
+  against chaining: an article that resembles only a story's latest article and not the
+  story as a whole starts its own story.
+
+IDF comes from ``DocumentFrequencies``: the number of profiles seen and each word's count of
+profiles; the caller decides what it covers (a run's articles plus what earlier runs saw).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Iterable, Mapping, NamedTuple, Optional
+
+__all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems"]
+
+_WORD = re.compile(r"\w+")
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def stems(text: str) -> Counter:
+    """Stemmed words of ``text`` with their counts."""
+    stemmer = _stemmer()
+    return Counter(stemmer.stemWords([_NUMBER_WORDS.get(w, w) for w in _WORD.findall(text.casefold())]))
+
+
+class StoryProfile(NamedTuple):
+    """What story grouping needs of an article (no text)."""
+
+    article_id: str
+    published: str  # ISO 8601 with offset; the order of assignment
+    source: Optional[str]
+    title: Optional[str]
+    terms: Mapping[str, int]
+
+
+def profile(article_id: str, published: str, source: Optional[str], title: Optional[str],
+            text: str) -> StoryProfile:
+    return StoryProfile(article_id, published, source, title, dict(stems(f"{title or ''}\n{text}")))
+
+
+class StoryConfig(NamedTuple):
+    """Settings of story grouping (see the module docstring)."""
+
+    threshold: float = 0.17
+    window_hours: float = 72.0
+    index_terms: int = 20
+    max_postings: int = 50
+    max_candidates: int = 30
+    centroid_terms: int = 400
+
+
+@dataclass
+class DocumentFrequencies:
+    """How many profiles were counted, and in how many each word occurs."""
+
+    documents: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, terms: Iterable[str]) -> None:
+        self.documents += 1
+        self.counts.update(set(terms))
+
+    def idf(self, term: str) -> float:
+        """log(N / df), a word never counted taken as seen once."""
+        return math.log(max(self.documents, 1) / max(self.counts.get(term, 0), 1))
+
+
+@dataclass
+class Story:
+    story_id: str
+    first_published: str
+    last_published: str
+    articles: int
+    outlets: Counter
+    title: Optional[str]
+    terms: Counter
+
+    def add(self, p: StoryProfile, centroid_terms: int) -> None:
+        self.articles += 1
+        self.last_published = max(self.last_published, p.published)
+        self.first_published = min(self.first_published, p.published)
+        if p.source:
+            self.outlets[p.source] += 1
+        self.terms.update(p.terms)
+        if len(self.terms) > centroid_terms:
+            self.terms = Counter(dict(self.terms.most_common(centroid_terms)))
+
+
+def _vector(terms: Mapping[str, int], df: DocumentFrequencies) -> dict[str, float]:
+    return {t: c * df.idf(t) for t, c in terms.items()}
+
+
+def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(x * b.get(k, 0.0) for k, x in a.items())
+    norm = math.sqrt(sum(x * x for x in a.values()) * sum(x * x for x in b.values()))
+    return dot / norm if norm else 0.0
+
+
+def _hours_between(earlier: str, later: str) -> float:
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)) / timedelta(hours=1)
+
+
+class StoryIndex:
+    """Stories and their inverted index; ``assign`` puts articles into stories."""
+
+    def __init__(self, config: Optional[StoryConfig] = None, stories: Iterable[Story] = ()):
+        self.config = config or StoryConfig()
+        self.stories: dict[str, Story] = {}
+        self._postings: dict[str, OrderedDict[str, None]] = {}
+        self.compared = 0  # candidate scores computed, for the cost per article
+        for story in stories:
+            self.stories[story.story_id] = story
+
+    def _distinctive(self, terms: Mapping[str, int], df: DocumentFrequencies) -> list[str]:
+        ranked = sorted(terms, key=lambda t: (-df.idf(t) * (1 + math.log(terms[t])), t))
+        return ranked[:self.config.index_terms]
+
+    def _index(self, story: Story, df: DocumentFrequencies) -> None:
+        for term in self._distinctive(story.terms, df):
+            posting = self._postings.setdefault(term, OrderedDict())
+            posting[story.story_id] = None
+            posting.move_to_end(story.story_id)
+            while len(posting) > self.config.max_postings:
+                posting.popitem(last=False)  # the least recently active story
+
+    def reindex(self, df: DocumentFrequencies) -> None:
+        """Indexes every story (after loading them, with the IDF in force)."""
+        self._postings.clear()
+        for story in sorted(self.stories.values(), key=lambda s: s.last_published):
+            self._index(story, df)
+
+    def candidates(self, p: StoryProfile, df: DocumentFrequencies) -> list[Story]:
+        shared: Counter = Counter()
+        for term in self._distinctive(p.terms, df):
+            shared.update(self._postings.get(term, {}).keys())
+        out = []
+        for story_id, _ in shared.most_common():
+            story = self.stories[story_id]
+            if abs(_hours_between(story.last_published, p.published)) <= self.config.window_hours:
+                out.append(story)
+                if len(out) == self.config.max_candidates:
+                    break
+        return out
+
+    def assign(self, p: StoryProfile, df: DocumentFrequencies) -> tuple[str, float]:
+        """(story id, score): the story ``p`` joins, or its own new story (score 0)."""
+        vector = _vector(p.terms, df)
+        best, best_score = None, 0.0
+        for story in self.candidates(p, df):
+            self.compared += 1
+            score = _cosine(vector, _vector(story.terms, df))
+            if score > best_score or (score == best_score and best is not None and story.story_id < best.story_id):
+                best, best_score = story, score
+        if best is None or best_score < self.config.threshold:
+            best = Story(p.article_id, p.published, p.published, 0, Counter(), p.title, Counter())
+            self.stories[best.story_id] = best
+            best_score = 0.0
+        best.add(p, self.config.centroid_terms)
+        self._index(best, df)
+        return best.story_id, best_score
+
+    def assign_all(self, profiles: Iterable[StoryProfile], df: DocumentFrequencies) -> dict[str, str]:
+        """article id -> story id, assigning in publication order (then article id)."""
+        return {p.article_id: self.assign(p, df)[0]
+                for p in sorted(profiles, key=lambda p: (p.published, p.article_id))}
