@@ -54,10 +54,19 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
+@lru_cache(maxsize=1 << 18)
+def _stem(word: str) -> str:
+    # Snowball in pure Python is most of a profile's cost; words are Zipfian, so a cache of
+    # distinct words takes it down to a dictionary lookup for nearly all of them.
+    return _stemmer().stemWord(_NUMBER_WORDS.get(word, word))
+
+
 def stems(text: str) -> Counter:
     """Stemmed words of ``text`` with their counts."""
-    stemmer = _stemmer()
-    return Counter(stemmer.stemWords([_NUMBER_WORDS.get(w, w) for w in _WORD.findall(text.casefold())]))
+    out: Counter = Counter()
+    for word, count in Counter(_WORD.findall(text.casefold())).items():
+        out[_stem(word)] += count
+    return out
 
 
 class StoryProfile(NamedTuple):
@@ -127,14 +136,20 @@ def _vector(terms: Mapping[str, int], df: DocumentFrequencies) -> dict[str, floa
     return {t: c * df.idf(t) for t, c in terms.items()}
 
 
-def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    if not a or not b:
-        return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(x * b.get(k, 0.0) for k, x in a.items())
-    norm = math.sqrt(sum(x * x for x in a.values()) * sum(x * x for x in b.values()))
-    return dot / norm if norm else 0.0
+class _Weighted(NamedTuple):
+    vector: dict[str, float]
+    norm: float
+
+    @classmethod
+    def of(cls, terms: Mapping[str, int], df: DocumentFrequencies) -> "_Weighted":
+        vector = _vector(terms, df)
+        return cls(vector, math.sqrt(sum(x * x for x in vector.values())))
+
+    def cosine(self, other: "_Weighted") -> float:
+        if not self.norm or not other.norm:
+            return 0.0
+        a, b = (self.vector, other.vector) if len(self.vector) <= len(other.vector) else (other.vector, self.vector)
+        return sum(x * b.get(k, 0.0) for k, x in a.items()) / (self.norm * other.norm)
 
 
 def _hours_between(earlier: str, later: str) -> float:
@@ -148,6 +163,7 @@ class StoryIndex:
         self.config = config or StoryConfig()
         self.stories: dict[str, Story] = {}
         self._postings: dict[str, OrderedDict[str, None]] = {}
+        self._weighted: dict[str, _Weighted] = {}  # a story's weighted centroid, until it changes
         self.compared = 0  # candidate scores computed, for the cost per article
         for story in stories:
             self.stories[story.story_id] = story
@@ -165,8 +181,9 @@ class StoryIndex:
                 posting.popitem(last=False)  # the least recently active story
 
     def reindex(self, df: DocumentFrequencies) -> None:
-        """Indexes every story (after loading them, with the IDF in force)."""
+        """Indexes every story (after loading them, or when the IDF changed)."""
         self._postings.clear()
+        self._weighted.clear()
         for story in sorted(self.stories.values(), key=lambda s: s.last_published):
             self._index(story, df)
 
@@ -185,11 +202,13 @@ class StoryIndex:
 
     def assign(self, p: StoryProfile, df: DocumentFrequencies) -> tuple[str, float]:
         """(story id, score): the story ``p`` joins, or its own new story (score 0)."""
-        vector = _vector(p.terms, df)
+        weighted = _Weighted.of(p.terms, df)
         best, best_score = None, 0.0
         for story in self.candidates(p, df):
             self.compared += 1
-            score = _cosine(vector, _vector(story.terms, df))
+            if story.story_id not in self._weighted:
+                self._weighted[story.story_id] = _Weighted.of(story.terms, df)
+            score = weighted.cosine(self._weighted[story.story_id])
             if score > best_score or (score == best_score and best is not None and story.story_id < best.story_id):
                 best, best_score = story, score
         if best is None or best_score < self.config.threshold:
@@ -197,6 +216,7 @@ class StoryIndex:
             self.stories[best.story_id] = best
             best_score = 0.0
         best.add(p, self.config.centroid_terms)
+        self._weighted.pop(best.story_id, None)
         self._index(best, df)
         return best.story_id, best_score
 
