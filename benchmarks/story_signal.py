@@ -43,6 +43,7 @@ import collections
 import csv
 import math
 import re
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -165,29 +166,35 @@ def assigner(pairs: list[tuple[str, str, int]], texts: list[str]) -> dict:
     return out
 
 
-def scale(data: Path, sizes: tuple[int, ...] = (1000, 4000)) -> dict:
-    """Largest story and seconds per article of transforms._stories on unrelated articles."""
+def scale(data: Path, sizes: tuple[int, ...] = (1000, 4000), repeats: int = 3) -> dict:
+    """Largest story and seconds per article (median of ``repeats``) of transforms._stories
+    on unrelated articles."""
     import random
 
     from benchmarks.corpus import sentences
-    from transforms._stories import DocumentFrequencies, StoryIndex, profile
+    from transforms._stories import DocumentFrequencies, StoryIndex, _stem, profile
 
     pool = sentences(data)
     out: dict = {}
     for n in sizes:
         rng = random.Random(13)
         texts = [" ".join(rng.sample(pool, rng.randint(24, 40))) for _ in range(n)]
-        start = time.perf_counter()
-        profiles = [profile(f"a{i:06d}", f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00", f"outlet{i % 20}",
-                            None, text) for i, text in enumerate(texts)]
-        df = DocumentFrequencies()
-        for p in profiles:
-            df.add(p.terms)
-        index = StoryIndex()
-        story = index.assign_all(profiles, df)
-        seconds = time.perf_counter() - start
+        runs = []
+        for _ in range(repeats):
+            _stem.cache_clear()  # each run starts cold, as a fresh process would
+            start = time.perf_counter()
+            profiles = [profile(f"a{i:06d}", f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00",
+                                f"outlet{i % 20}", None, text) for i, text in enumerate(texts)]
+            df = DocumentFrequencies()
+            for p in profiles:
+                df.add(p.terms)
+            index = StoryIndex()
+            story = index.assign_all(profiles, df)
+            runs.append(time.perf_counter() - start)
+        seconds = statistics.median(runs)
         sizes_ = Counter(story.values())
-        out[str(n)] = {"seconds": round(seconds, 2), "ms_per_article": round(1000 * seconds / n, 3),
+        out[str(n)] = {"seconds": round(seconds, 2), "runs": [round(r, 2) for r in runs],
+                       "ms_per_article": round(1000 * seconds / n, 3),
                        "stories": len(sizes_), "largest_story": max(sizes_.values()),
                        "stories_over_3": sum(1 for v in sizes_.values() if v > 3),
                        "candidates_scored_per_article": round(index.compared / n, 2)}
