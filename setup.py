@@ -26,6 +26,7 @@ REQUIRES = [
     "pyyaml>=6",  # YAML feed lists
     "warcio>=1.7",  # WARC archives in and out
     "threadpoolctl>=3.1",  # one BLAS thread per worker for NER (transforms/tag_entities.py)
+    "snowballstemmer>=2.2",  # story grouping's stems (transforms/_stories.py)
 ]
 
 setup(
@@ -42,7 +43,7 @@ setup(
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "test": ["pytest>=8", "pytest-httpserver>=1.0", "hypothesis>=6", "ruff>=0.5",
                  "apache-beam[aws]==2.77.0", "moto[server]>=5", "build>=1"],
-        "bench": ["datasketch>=1.6", "snowballstemmer>=2.2"],
+        "bench": ["datasketch>=1.6"],
     },
     entry_points={"console_scripts": ["newsbeam = pipeline.cli:main"]},
 )

@@ -1,4 +1,4 @@
-"""Which signal tells two reports of one story from two different stories? (issue 14 groundwork)
+"""Which signal tells two reports of one story from two different stories? (issue 14)
 
     python -m benchmarks.story_signal --data ../shared/data [--folds 5]
 

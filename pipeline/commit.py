@@ -46,7 +46,7 @@ DATA_DIR = "data"
 RECORD = "_COMMIT.json"
 OWNER = "_OWNER.json"
 WRITTEN = "_WRITTEN.json"
-DATA_TABLES = ("articles", "entities", "duplicates", "failures")
+DATA_TABLES = ("articles", "entities", "duplicates", "stories", "failures")
 STATE_TABLES = ("state_feeds", "state_seen", "state_dedup")
 
 

@@ -29,6 +29,7 @@ from schemas.elements import Duplicate
 from transforms._http import FetchConfig
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
+from transforms.assign_stories import AssignStories
 from transforms.deduplicate import Deduplicate, ResolveCanonicals
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
@@ -190,6 +191,9 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     )
     tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
     if stream is None:  # staged per bundle; the driver's commit makes them visible with the state
+        # Stories: batch runs only for now (see transforms.assign_stories).
+        grouped = {"articles": tagged["articles"], "duplicates": duplicates} | "AssignStories" >> AssignStories()
+        tables = {**tables, **grouped}
         written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
                                                           opts.max_rows_per_file, per_bundle=True)
         written | "ListWrittenFiles" >> ListWrittenFiles(opts.output, run_id)

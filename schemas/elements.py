@@ -151,6 +151,7 @@ class Article(NamedTuple):
     content_hash: str
     entities: Optional[Sequence[Entity]]
     item_url: Optional[str] = None
+    story_id: Optional[str] = None  # filled by AssignStories (batch runs)
 
 
 class Duplicate(NamedTuple):
@@ -166,6 +167,19 @@ class Duplicate(NamedTuple):
     title: Optional[str]
     published: Optional[str]
     fetched_at: Optional[str]
+    story_id: Optional[str] = None  # the canonical article's story (batch runs)
+
+
+class StoryRow(NamedTuple):
+    """One story of a run: articles of different outlets about one event (``stories/``)."""
+
+    story_id: str
+    first_published: str
+    last_published: str
+    articles: int
+    outlets: Sequence[str]
+    title: Optional[str]
+    top_entity_keys: Sequence[str]
 
 
 class Failure(NamedTuple):

@@ -10,10 +10,10 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl
+from schemas.elements import Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl, StoryRow
 from schemas.timeutil import parse_iso
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1.0: story_id in articles and duplicates, the stories table
 _META = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
 TS = pa.timestamp("us", tz="UTC")
 
@@ -51,6 +51,21 @@ ARTICLE_SCHEMA = pa.schema(
         ("item_url", pa.string()),
         ("run_id", pa.string()),
         ("schema_version", pa.string()),
+        ("story_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+STORY_SCHEMA = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        ("first_published", TS),
+        ("last_published", TS),
+        ("articles", pa.int32()),
+        ("outlets", pa.list_(pa.string())),
+        ("title", pa.string()),
+        ("top_entity_keys", pa.list_(pa.string())),
+        ("run_id", pa.string()),
     ],
     metadata=_META,
 )
@@ -84,6 +99,7 @@ DUPLICATE_SCHEMA = pa.schema(
         ("published", TS),
         ("fetched_at", TS),
         ("run_id", pa.string()),
+        ("story_id", pa.string()),
     ],
     metadata=_META,
 )
@@ -136,7 +152,8 @@ DEDUP_STATE_SCHEMA = pa.schema(
     metadata=_META,
 )
 
-_TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at", "indexed_at"}
+_TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at", "indexed_at", "first_published",
+              "last_published"}
 
 
 def _record(row: NamedTuple, run_id: str, schema: pa.Schema) -> dict[str, Any]:
@@ -188,10 +205,12 @@ TABLES: Mapping[str, TableSpec] = {
     "duplicates": TableSpec("duplicates", DUPLICATE_SCHEMA, "published_date",
                             lambda d: _date_of(d.published or d.fetched_at), "duplicates"),
     "failures": TableSpec("failures", FAILURE_SCHEMA, "run_date", lambda f: _date_of(f.at), "failures"),
+    "stories": TableSpec("stories", STORY_SCHEMA, "published_date", lambda s: _date_of(s.first_published), "stories"),
     "state_feeds": TableSpec("state_feeds", FEED_STATE_SCHEMA, None, _unpartitioned, "feeds"),
     "state_seen": TableSpec("state_seen", SEEN_STATE_SCHEMA, None, _unpartitioned, "seen"),
     "state_dedup": TableSpec("state_dedup", DEDUP_STATE_SCHEMA, None, _unpartitioned, "dedup"),
 }
 
 ROW_TYPES = {"articles": Article, "entities": EntityRow, "duplicates": Duplicate, "failures": Failure,
+             "stories": StoryRow,
              "state_feeds": FeedValidators, "state_seen": SeenUrl, "state_dedup": DedupEntry}

@@ -225,3 +225,21 @@ def test_flat_entities_table_agrees_with_the_nested_column(first_run):
     forms = duckdb.sql(f"SELECT surface_forms FROM read_parquet('{out}/entities/**/*.parquet') "
                        f"WHERE key = '{entity_key('Imad Khamis', 'PERSON')}' AND run_id = 'first'").fetchall()
     assert {f for (fs,) in forms for f in fs} >= {"Imad Mohammad Deeb Khamis", "Imad Khamis"}
+
+
+def test_the_seed_reports_are_one_story_and_the_unrelated_articles_are_not(first_run, sample_site):
+    """Two outlets, one meeting: one story_id, named after the earlier report; the snow and
+    tram articles each a story of their own; every copy in the canonical's story."""
+    _, out, _ = first_run
+    story = dict(sql(out, "articles", "SELECT url, story_id FROM t"))
+    [(iranpress_id,)] = sql(out, "articles", "SELECT article_id FROM t WHERE url = ?", [sample_site.url(IRANPRESS)])
+    assert story[sample_site.url(IRANPRESS)] == story[sample_site.url(OBSERVER)] == iranpress_id  # 01-07 first
+    others = {story[sample_site.url(p)] for p in ("iranpress/2020/01/08/tram-line-approved.html",
+                                                  "observer/news/snow-closes-roads.html")}
+    assert len(others) == 2 and iranpress_id not in others
+    assert {s for (s,) in sql(out, "duplicates", "SELECT story_id FROM t")} == {iranpress_id}
+    rows = sql(out, "stories", "SELECT story_id, articles, outlets, first_published < last_published FROM t "
+                               "ORDER BY articles DESC, story_id")
+    assert rows[0][:2] == (iranpress_id, 2) and sorted(rows[0][2]) == ["Erbil Observer", "Iran Press Daily"]
+    assert rows[0][3] is True
+    assert sorted(r[0] for r in rows[1:]) == sorted(others) and all(r[1] == 1 for r in rows[1:])

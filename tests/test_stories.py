@@ -1,5 +1,5 @@
 """Story grouping's algorithm (transforms._stories) on the demo's real pages and on made-up
-word lists whose overlaps are known. No pipeline stage uses it yet (issue 14 groundwork)."""
+word lists whose overlaps are known (the stage: tests/test_e2e.py)."""
 
 from __future__ import annotations
 

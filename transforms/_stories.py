@@ -1,4 +1,4 @@
-"""Story grouping, the algorithm (issue 14 groundwork; no pipeline stage uses it yet).
+"""Story grouping, the algorithm (used by transforms.assign_stories).
 
 Which kept articles report the same event? Every article gets a ``story_id``: the id of
 the earliest article of its story, so a story's id never changes as it grows.
@@ -41,7 +41,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Iterable, Mapping, NamedTuple, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems"]
 
@@ -80,11 +80,13 @@ class StoryProfile(NamedTuple):
     source: Optional[str]
     title: Optional[str]
     terms: Mapping[str, int]
+    entity_keys: Sequence[str] = ()  # shown per story (top keys), not used to decide
 
 
 def profile(article_id: str, published: str, source: Optional[str], title: Optional[str],
-            text: str) -> StoryProfile:
-    return StoryProfile(article_id, published, source, title, dict(stems(f"{title or ''}\n{text}")))
+            text: str, entity_keys: Sequence[str] = ()) -> StoryProfile:
+    return StoryProfile(article_id, published, source, title, dict(stems(f"{title or ''}\n{text}")),
+                        tuple(entity_keys))
 
 
 class StoryConfig(NamedTuple):
@@ -124,6 +126,7 @@ class Story:
     title: Optional[str]
     terms: Counter
     leader: Mapping[str, int] = field(default_factory=dict)  # the first article's words
+    keys: Counter = field(default_factory=Counter)  # entity keys, by articles naming them
 
     def add(self, p: StoryProfile, centroid_terms: int) -> None:
         self.articles += 1
@@ -132,6 +135,7 @@ class Story:
         if p.source:
             self.outlets[p.source] += 1
         self.terms.update(p.terms)
+        self.keys.update(set(p.entity_keys))
         if len(self.terms) > centroid_terms:
             self.terms = Counter(dict(self.terms.most_common(centroid_terms)))
 

@@ -246,7 +246,8 @@ class WriteTable(beam.PTransform):
 
 
 class WriteDataset(beam.PTransform):
-    """Writes articles, duplicates and failures; outputs the ``(table, path, rows)`` written.
+    """Writes articles, duplicates, failures and (when given) stories; outputs the ``(table,
+    path, rows)`` written.
 
     ``per_bundle``: see the module docstring (batch runs: True).
     """
@@ -263,7 +264,7 @@ class WriteDataset(beam.PTransform):
             tables[name]
             | f"Write{name.capitalize()}" >> WriteTable(self._root, self._run_id, name, self._max_rows,
                                                          self._per_bundle)
-            for name in ("articles", "duplicates", "failures")
+            for name in ("articles", "duplicates", "failures", "stories") if name in tables
         ]
         written.append(
             tables["articles"]
