@@ -69,6 +69,12 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
     console.print(_table("Duplicates", ["method", "url", "canonical_article_id"], query(
         root, "duplicates",
         "SELECT method, url, canonical_article_id FROM t ORDER BY method, url LIMIT 10", run_id)))
+    console.print(_table("Top stories (articles of different outlets about one event)",
+                         ["articles", "outlets", "first", "last", "title"], query(
+        root, "stories",
+        "SELECT articles, array_to_string(outlets, ', '), strftime(first_published, '%Y-%m-%d %H:%M'), "
+        "strftime(last_published, '%Y-%m-%d %H:%M'), title FROM t "
+        "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id LIMIT 10", run_id)))
     console.print(_table("Failures, drops and warnings", ["stage", "severity", "error", "url", "detail"],
                          query(root, "failures",
                                "SELECT stage, severity, error, url, left(detail, 60) FROM t "

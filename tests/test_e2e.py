@@ -243,3 +243,18 @@ def test_the_seed_reports_are_one_story_and_the_unrelated_articles_are_not(first
     assert rows[0][:2] == (iranpress_id, 2) and sorted(rows[0][2]) == ["Erbil Observer", "Iran Press Daily"]
     assert rows[0][3] is True
     assert sorted(r[0] for r in rows[1:]) == sorted(others) and all(r[1] == 1 for r in rows[1:])
+
+
+def test_summary_shows_the_top_story_first(first_run):
+    from rich.console import Console
+
+    from pipeline.summary import print_summary
+
+    outcome, out, _ = first_run
+    console = Console(record=True, width=200)
+    print_summary(str(out), "first", console)
+    text = console.export_text()
+    stories = text.split("Top stories", 1)[1].split("Failures, drops and warnings", 1)[0]
+    lines = [line for line in stories.splitlines() if "Shamkhani" in line or "snow" in line.lower()]
+    assert "2" in lines[0].split()[1:3] and "Iran Press Daily" in lines[0] and "Erbil Observer" in lines[0]
+    assert "snow" in lines[1].lower()
