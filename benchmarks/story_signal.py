@@ -76,12 +76,9 @@ def read_pairs(data: Path) -> list[tuple[str, str, int]]:
 
 
 def cosine(a: Vector, b: Vector) -> float:
-    if not a or not b:
-        return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(x * b.get(k, 0.0) for k, x in a.items())
-    return dot / math.sqrt(sum(x * x for x in a.values()) * sum(x * x for x in b.values()))
+    from transforms._stories import Weighted
+
+    return Weighted.from_vector(a).cosine(Weighted.from_vector(b))
 
 
 def weighted(bags: dict[str, collections.Counter], sublinear: bool) -> dict[str, Vector]:
@@ -205,7 +202,7 @@ def scale(data: Path, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: 
     import random
 
     from benchmarks.corpus import sentences
-    from transforms._stories import DocumentFrequencies, StoryIndex, _stem, profile
+    from transforms._stories import DocumentFrequencies, StoryIndex, clear_caches, profile
 
     pool = sentences(data)
     out: dict = {}
@@ -213,7 +210,7 @@ def scale(data: Path, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: 
         texts = texts_of(pool, n, random.Random(13))
         runs = []
         for _ in range(repeats):
-            _stem.cache_clear()  # each run starts cold, as a fresh process would
+            clear_caches()  # each run starts cold, as a fresh process would
             start = time.perf_counter()
             profiles = [profile(f"a{i:06d}", _published(i), f"outlet{i % 20}", None, text)
                         for i, text in enumerate(texts)]

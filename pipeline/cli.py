@@ -33,7 +33,7 @@ from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, crash_point
-from transforms.state import compact_state, prune_dedup_index
+from transforms.state import compact_state, prune_dedup_index, prune_story_index
 
 LOG = logging.getLogger("newsbeam")
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
@@ -140,7 +140,8 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
             commit.move(moves)
             in_commit = False
             crash_point("before_manifest")
-            pruned = prune_dedup_index(news.output, news.dedup_window_days)
+            pruned = prune_dedup_index(news.output, news.dedup_window_days) + \
+                prune_story_index(news.output, news.dedup_window_days)
             compacted = compact_state(news.output, run_id, news.state_max_files)
     finally:
         if in_commit:  # committed but not all moved: left for the next start to roll forward

@@ -47,7 +47,7 @@ RECORD = "_COMMIT.json"
 OWNER = "_OWNER.json"
 WRITTEN = "_WRITTEN.json"
 DATA_TABLES = ("articles", "entities", "duplicates", "stories", "failures")
-STATE_TABLES = ("state_feeds", "state_seen", "state_dedup")
+STATE_TABLES = ("state_feeds", "state_seen", "state_dedup", "state_stories")
 
 
 def staged_data_root(root: str, run_id: str) -> str:

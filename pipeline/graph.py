@@ -29,7 +29,7 @@ from schemas.elements import Duplicate
 from transforms._http import FetchConfig
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
-from transforms.assign_stories import AssignStories
+from transforms.assign_stories import AssignStories, StoryConfig
 from transforms.deduplicate import Deduplicate, ResolveCanonicals
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
@@ -192,7 +192,12 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
     if stream is None:  # staged per bundle; the driver's commit makes them visible with the state
         # Stories: batch runs only for now (see transforms.assign_stories).
-        grouped = {"articles": tagged["articles"], "duplicates": duplicates} | "AssignStories" >> AssignStories()
+        earlier = p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories")
+        grouped = ({"kept": deduped["articles"], "articles": tagged["articles"], "duplicates": duplicates,
+                    "earlier": earlier}
+                   | "AssignStories" >> AssignStories(StoryConfig(threshold=opts.story_threshold,
+                                                                  window_hours=opts.story_window_hours)))
+        grouped.pop("state") | "WriteStoryIndex" >> _write_state(opts, run_id, stream, "state_stories")
         tables = {**tables, **grouped}
         written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
                                                           opts.max_rows_per_file, per_bundle=True)

@@ -72,6 +72,12 @@ class NewsOptions(PipelineOptions):
                             help="Days an article stays in the cross-run near-duplicate index.")
         parser.add_argument("--no_near_dedup", action="store_true", default=False,
                             help="Only exact duplicates (same canonical URL or same text).")
+        parser.add_argument("--story_threshold", type=float, default=0.17,
+                            help="Stories: IDF-weighted word cosine, against both a story's centroid and "
+                                 "its first article, at or above which an article joins the story.")
+        parser.add_argument("--story_window_hours", type=float, default=72.0,
+                            help="Stories: an article joins only a story whose last article is at most "
+                                 "this many hours from it (earlier runs' stories included).")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,
                             help="Rows per Parquet file before a partition rolls to a new file.")
         # Streaming (`newsbeam stream`); a batch run ignores them.

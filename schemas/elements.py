@@ -182,6 +182,30 @@ class StoryRow(NamedTuple):
     top_entity_keys: Sequence[str]
 
 
+class StoryState(NamedTuple):
+    """A story as a later run needs it to add articles (``OUT/state/stories/``).
+
+    Words and counts are parallel lists (the centroid: the story's most frequent stemmed
+    words; the leader: its first article's words), as are outlets and entity keys.
+    """
+
+    story_id: str
+    first_published: str
+    last_published: str
+    articles: int
+    article_ids: Sequence[str]
+    outlets: Sequence[str]
+    outlet_articles: Sequence[int]
+    title: Optional[str]
+    terms: Sequence[str]
+    term_counts: Sequence[int]
+    leader_terms: Sequence[str]
+    leader_counts: Sequence[int]
+    keys: Sequence[str]
+    key_articles: Sequence[int]
+    updated_at: str
+
+
 class Failure(NamedTuple):
     """A failure, warning or deliberate drop, with enough context to act on it."""
 

@@ -10,10 +10,11 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl, StoryRow
+from schemas.elements import (Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl, StoryRow,
+                             StoryState)
 from schemas.timeutil import parse_iso
 
-SCHEMA_VERSION = "1.1.0"  # 1.1.0: story_id in articles and duplicates, the stories table
+SCHEMA_VERSION = "1.1.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/)
 _META = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
 TS = pa.timestamp("us", tz="UTC")
 
@@ -152,8 +153,30 @@ DEDUP_STATE_SCHEMA = pa.schema(
     metadata=_META,
 )
 
+STORY_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        ("first_published", TS),
+        ("last_published", TS),
+        ("articles", pa.int32()),
+        ("article_ids", pa.list_(pa.string())),
+        ("outlets", pa.list_(pa.string())),
+        ("outlet_articles", pa.list_(pa.int32())),
+        ("title", pa.string()),
+        ("terms", pa.list_(pa.string())),
+        ("term_counts", pa.list_(pa.int32())),
+        ("leader_terms", pa.list_(pa.string())),
+        ("leader_counts", pa.list_(pa.int32())),
+        ("keys", pa.list_(pa.string())),
+        ("key_articles", pa.list_(pa.int32())),
+        ("updated_at", TS),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
 _TS_FIELDS = {"published", "modified", "fetched_at", "at", "checked_at", "indexed_at", "first_published",
-              "last_published"}
+              "last_published", "updated_at"}
 
 
 def _record(row: NamedTuple, run_id: str, schema: pa.Schema) -> dict[str, Any]:
@@ -209,8 +232,10 @@ TABLES: Mapping[str, TableSpec] = {
     "state_feeds": TableSpec("state_feeds", FEED_STATE_SCHEMA, None, _unpartitioned, "feeds"),
     "state_seen": TableSpec("state_seen", SEEN_STATE_SCHEMA, None, _unpartitioned, "seen"),
     "state_dedup": TableSpec("state_dedup", DEDUP_STATE_SCHEMA, None, _unpartitioned, "dedup"),
+    "state_stories": TableSpec("state_stories", STORY_STATE_SCHEMA, None, _unpartitioned, "stories"),
 }
 
 ROW_TYPES = {"articles": Article, "entities": EntityRow, "duplicates": Duplicate, "failures": Failure,
              "stories": StoryRow,
-             "state_feeds": FeedValidators, "state_seen": SeenUrl, "state_dedup": DedupEntry}
+             "state_feeds": FeedValidators, "state_seen": SeenUrl, "state_dedup": DedupEntry,
+             "state_stories": StoryState}

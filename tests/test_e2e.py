@@ -258,3 +258,60 @@ def test_summary_shows_the_top_story_first(first_run):
     lines = [line for line in stories.splitlines() if "Shamkhani" in line or "snow" in line.lower()]
     assert "2" in lines[0].split()[1:3] and "Iran Press Daily" in lines[0] and "Erbil Observer" in lines[0]
     assert "snow" in lines[1].lower()
+
+
+def _one_feed_run(site, work, out, feed: str, run_id: str, *extra: str):
+    feeds = work / f"{run_id}.txt"
+    feeds.write_text(site.url(feed) + "\n", encoding="utf-8")
+    return run([f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts",
+                "--per_host_delay=0.05", f"--run_id={run_id}", *extra])
+
+
+@pytest.fixture(scope="module")
+def story_runs(sample_site, tmp_path_factory):
+    """Day one: Iran Press's feed only (its report of the meeting, the tram line). Day two,
+    on a copy of that output: the Observer's feed (its report of the meeting, the snow),
+    once with the default window and once with a 1-hour window (the reports are 6 hours
+    apart, so the first run's story has expired for it)."""
+    import shutil
+
+    work = tmp_path_factory.mktemp("stories")
+    day_one = work / "day-one"
+    _one_feed_run(sample_site, work, day_one, "iranpress/rss.xml", "one")
+    joined, expired = work / "joined", work / "expired"
+    shutil.copytree(day_one, joined)
+    shutil.copytree(day_one, expired)
+    _one_feed_run(sample_site, work, joined, "observer/atom.xml", "two")
+    _one_feed_run(sample_site, work, expired, "observer/atom.xml", "two", "--story_window_hours=1")
+    return joined, expired
+
+
+def test_a_follow_up_in_a_later_run_joins_the_earlier_runs_story(story_runs, sample_site):
+    joined, _ = story_runs
+    [(iranpress_id, first_story, first_run_id)] = sql(
+        joined, "articles", "SELECT article_id, story_id, run_id FROM t WHERE url = ?", [sample_site.url(IRANPRESS)])
+    [(observer_story, run_id)] = sql(joined, "articles", "SELECT story_id, run_id FROM t WHERE url = ?",
+                                     [sample_site.url(OBSERVER)])
+    assert (first_run_id, run_id) == ("one", "two")
+    assert first_story == observer_story == iranpress_id  # the earliest article's id, across runs
+    [snow] = sql(joined, "articles", "SELECT story_id FROM t WHERE url LIKE '%snow%'")
+    assert snow[0] not in (iranpress_id, None)
+    # stories/: the second run's row is the whole story (both runs' articles and outlets)
+    rows = sql(joined, "stories", "SELECT run_id, articles, outlets FROM t WHERE story_id = ? ORDER BY run_id",
+               [iranpress_id])
+    assert [(r, n) for r, n, _ in rows] == [("one", 1), ("two", 2)]
+    assert sorted(rows[1][2]) == ["Erbil Observer", "Iran Press Daily"]
+    # state/stories/: the latest row per story has both members; the next run would load it
+    state = duckdb.sql(f"SELECT run_id, article_ids FROM read_parquet('{joined}/state/stories/*.parquet') "
+                       f"WHERE story_id = '{iranpress_id}' ORDER BY run_id").fetchall()
+    assert [r for r, _ in state] == ["one", "two"] and len(state[1][1]) == 2
+
+
+def test_an_expired_story_is_not_joined(story_runs, sample_site):
+    _, expired = story_runs
+    [(iranpress_id,)] = sql(expired, "articles", "SELECT article_id FROM t WHERE url = ?", [sample_site.url(IRANPRESS)])
+    [(observer_id, observer_story)] = sql(expired, "articles", "SELECT article_id, story_id FROM t WHERE url = ?",
+                                          [sample_site.url(OBSERVER)])
+    assert observer_story == observer_id != iranpress_id  # a story of its own
+    assert sql(expired, "stories", "SELECT count(*) FROM t WHERE story_id = ? AND run_id = 'two'",
+               [iranpress_id]) == [(0,)]

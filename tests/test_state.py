@@ -65,3 +65,37 @@ def test_a_compacted_state_compacts_again_with_new_files(tmp_path):
     latest = {v["feed_url"]: v["etag"] for v in _read(tmp_path, "state_feeds")}
     assert latest == {"http://a/feed": '"r8"', "http://b/feed": None}
     assert [p.name for p in feeds.iterdir()] == ["r9-compacted.parquet"]
+
+
+def _story_state(story_id: str, articles: int, updated_at: str):
+    from schemas.elements import StoryState
+
+    members = [f"{story_id}-{k}" for k in range(articles)]
+    return StoryState(story_id, "2026-01-01T06:00:00+00:00", f"2026-01-0{articles}T06:00:00+00:00", articles,
+                      members, ["Outlet A"], [articles], "A title", ["tehran", "meet"], [3, 2],
+                      ["tehran"], [1], ["PERSON:khamis"], [articles], updated_at)
+
+
+def test_story_index_compacts_to_each_storys_latest_row_and_prunes_expired_files(tmp_path):
+    from schemas.tables import STORY_STATE_SCHEMA
+    from transforms.state import prune_story_index
+
+    stories = tmp_path / "state" / "stories"
+    stories.mkdir(parents=True)
+    runs = {"r1": [_story_state("s1", 1, "2026-01-01T07:00:00+00:00"),
+                   _story_state("s2", 1, "2026-01-01T07:00:00+00:00")],
+            "r2": [_story_state("s1", 2, "2026-01-02T07:00:00+00:00")],  # s1 continued
+            "r3": [_story_state("s3", 1, "2026-03-01T07:00:00+00:00")]}
+    for run, rows in runs.items():
+        pq.write_table(to_table(rows, run, STORY_STATE_SCHEMA), stories / f"{run}-00000.parquet")
+    import datetime as dt
+
+    now = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
+    pruned = prune_story_index(str(tmp_path), window_days=30, now=now)
+    assert sorted(p.rsplit("/", 1)[-1] for p in pruned) == ["r1-00000.parquet", "r2-00000.parquet"]
+    for run in ("r1", "r2"):  # back again, to compact
+        pq.write_table(to_table(runs[run], run, STORY_STATE_SCHEMA), stories / f"{run}-00000.parquet")
+    compact_state(str(tmp_path), "r4", max_files=2)
+    latest = {r["story_id"]: (r["articles"], r["article_ids"], r["run_id"]) for r in _read(tmp_path, "state_stories")}
+    assert latest == {"s1": (2, ["s1-0", "s1-1"], "r2"), "s2": (1, ["s2-0"], "r1"), "s3": (1, ["s3-0"], "r3")}
+    assert [p.name for p in stories.iterdir()] == ["r4-compacted.parquet"]

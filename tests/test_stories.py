@@ -100,3 +100,41 @@ def test_candidates_are_bounded_by_the_index_not_by_the_number_of_stories():
     index.assign_all(profiles, df)
     assert len(index.stories) == 200
     assert 4 * 199 <= index.compared <= 5 * 199
+
+
+def test_a_story_carried_through_its_state_row_continues_as_if_never_stored():
+    """Split one sequence of articles over two runs (the first run's stories stored as
+    StoryState rows and loaded back): every article gets the story it gets in one pass."""
+    from transforms._stories import Story
+
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    profiles = [_made_up("a", "2020-01-07T08:00:00+00:00", words + " minister"),
+                _made_up("b", "2020-01-07T09:00:00+00:00", "snow roads closed drivers ice"),
+                _made_up("c", "2020-01-07T12:00:00+00:00", words),
+                _made_up("d", "2020-01-08T07:00:00+00:00", words + " agreement signed"),
+                _made_up("e", "2020-01-08T08:00:00+00:00", "snow ice schools closed")]
+    df = _frequencies(profiles)
+    whole = StoryIndex().assign_all(profiles, df)
+    first = StoryIndex()
+    first.assign_all(profiles[:3], df)
+    rows = [story.to_state("2020-01-07T13:00:00+00:00") for story in first.stories.values()]
+    second = StoryIndex(stories=[Story.from_state(row) for row in rows])
+    second.reindex(df)
+    split = {**{m: s.story_id for s in first.stories.values() for m in s.members},
+             **second.assign_all(profiles[3:], df)}
+    assert split == whole
+    assert whole["d"] == "a" and whole["e"] == "b"  # the follow-ups joined stories of the first run
+    continued = second.stories["a"]
+    assert (continued.articles, continued.members, continued.first_published) == (
+        3, ["a", "c", "d"], "2020-01-07T08:00:00+00:00")
+
+
+def test_times_are_ordered_as_instants_not_as_text():
+    """06:00 at +03:30 is 02:30 UTC: earlier than 05:00Z although its text sorts later, so
+    it names the story."""
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    profiles = [_made_up("utc", "2020-01-07T05:00:00Z", words),
+                _made_up("tehran", "2020-01-07T06:00:00+03:30", words + " minister"),
+                _made_up("other", "2020-01-07T04:00:00Z", "snow roads closed drivers ice")]
+    story = StoryIndex().assign_all(profiles, _frequencies(profiles))
+    assert story == {"utc": "tehran", "tehran": "tehran", "other": "other"}

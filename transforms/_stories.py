@@ -31,6 +31,10 @@ Assignment (``StoryIndex.assign``), one article at a time, earliest first:
 
 IDF comes from ``DocumentFrequencies``: the number of profiles seen and each word's count of
 profiles; the caller decides what it covers (a run's articles plus what earlier runs saw).
+
+Across runs a story is carried as a ``StoryState`` row (``to_state`` / ``from_state``): its
+centroid, its first article's words, its counts and member ids, so a later run continues it
+exactly where this one left it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
-__all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems"]
+from schemas.elements import StoryState
+from schemas.timeutil import EARLIEST, parse_iso
+
+__all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
+           "clear_caches", "instant", "Weighted"]
 
 _WORD = re.compile(r"\w+")
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -62,6 +70,22 @@ def _stem(word: str) -> str:
     # Snowball in pure Python is most of a profile's cost; words are Zipfian, so a cache of
     # distinct words takes it down to a dictionary lookup for nearly all of them.
     return _stemmer().stemWord(_NUMBER_WORDS.get(word, word))
+
+
+@lru_cache(maxsize=1 << 16)
+def instant(iso: Optional[str]) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (unparseable: 1990, so it sorts first).
+
+    Times are compared as instants, never as strings: "+03:30" and "Z" times, or a
+    publication date and a fetch time, do not sort as text.
+    """
+    return parse_iso(iso) or EARLIEST
+
+
+def clear_caches() -> None:
+    """Forgets the stems and parsed times (a benchmark's cold start)."""
+    _stem.cache_clear()
+    instant.cache_clear()
 
 
 def stems(text: str) -> Counter:
@@ -106,14 +130,19 @@ class DocumentFrequencies:
 
     documents: int = 0
     counts: Counter = field(default_factory=Counter)
+    _idf: dict = field(default_factory=dict, repr=False, compare=False)  # until the next add
 
     def add(self, terms: Iterable[str]) -> None:
         self.documents += 1
         self.counts.update(set(terms))
+        self._idf.clear()
 
     def idf(self, term: str) -> float:
         """log(N / df), a word never counted taken as seen once."""
-        return math.log(max(self.documents, 1) / max(self.counts.get(term, 0), 1))
+        value = self._idf.get(term)
+        if value is None:
+            value = self._idf[term] = math.log(max(self.documents, 1) / max(self.counts.get(term, 0), 1))
+        return value
 
 
 @dataclass
@@ -127,11 +156,13 @@ class Story:
     terms: Counter
     leader: Mapping[str, int] = field(default_factory=dict)  # the first article's words
     keys: Counter = field(default_factory=Counter)  # entity keys, by articles naming them
+    members: list = field(default_factory=list)  # article ids, in order of joining
 
     def add(self, p: StoryProfile, centroid_terms: int) -> None:
         self.articles += 1
-        self.last_published = max(self.last_published, p.published)
-        self.first_published = min(self.first_published, p.published)
+        self.members.append(p.article_id)
+        self.last_published = max(self.last_published, p.published, key=instant)
+        self.first_published = min(self.first_published, p.published, key=instant)
         if p.source:
             self.outlets[p.source] += 1
         self.terms.update(p.terms)
@@ -139,21 +170,42 @@ class Story:
         if len(self.terms) > centroid_terms:
             self.terms = Counter(dict(self.terms.most_common(centroid_terms)))
 
+    def to_state(self, updated_at: str) -> StoryState:
+        outlets, keys = self.outlets.most_common(), self.keys.most_common()
+        return StoryState(
+            self.story_id, self.first_published, self.last_published, self.articles, list(self.members),
+            [o for o, _ in outlets], [n for _, n in outlets], self.title,
+            list(self.terms), list(self.terms.values()), list(self.leader), list(self.leader.values()),
+            [k for k, _ in keys], [n for _, n in keys], updated_at)
+
+    @classmethod
+    def from_state(cls, row: StoryState) -> "Story":
+        return cls(row.story_id, row.first_published, row.last_published, row.articles,
+                   Counter(dict(zip(row.outlets or (), row.outlet_articles or ()))), row.title,
+                   Counter(dict(zip(row.terms or (), row.term_counts or ()))),
+                   dict(zip(row.leader_terms or (), row.leader_counts or ())),
+                   Counter(dict(zip(row.keys or (), row.key_articles or ()))), list(row.article_ids or ()))
+
 
 def _vector(terms: Mapping[str, int], df: DocumentFrequencies) -> dict[str, float]:
     return {t: c * df.idf(t) for t, c in terms.items()}
 
 
-class _Weighted(NamedTuple):
+class Weighted(NamedTuple):
+    """A weighted word vector with its norm (cosine without recomputing the norm)."""
+
     vector: dict[str, float]
     norm: float
 
     @classmethod
-    def of(cls, terms: Mapping[str, int], df: DocumentFrequencies) -> "_Weighted":
-        vector = _vector(terms, df)
+    def of(cls, terms: Mapping[str, int], df: DocumentFrequencies) -> "Weighted":
+        return cls.from_vector(_vector(terms, df))
+
+    @classmethod
+    def from_vector(cls, vector: dict[str, float]) -> "Weighted":
         return cls(vector, math.sqrt(sum(x * x for x in vector.values())))
 
-    def cosine(self, other: "_Weighted") -> float:
+    def cosine(self, other: "Weighted") -> float:
         if not self.norm or not other.norm:
             return 0.0
         a, b = (self.vector, other.vector) if len(self.vector) <= len(other.vector) else (other.vector, self.vector)
@@ -161,7 +213,7 @@ class _Weighted(NamedTuple):
 
 
 def _hours_between(earlier: str, later: str) -> float:
-    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)) / timedelta(hours=1)
+    return (instant(later) - instant(earlier)) / timedelta(hours=1)
 
 
 class StoryIndex:
@@ -171,8 +223,8 @@ class StoryIndex:
         self.config = config or StoryConfig()
         self.stories: dict[str, Story] = {}
         self._postings: dict[str, OrderedDict[str, None]] = {}
-        self._weighted: dict[str, _Weighted] = {}  # a story's weighted centroid, until it changes
-        self._leaders: dict[str, _Weighted] = {}  # a story's first article, weighted
+        self._weighted: dict[str, Weighted] = {}  # a story's weighted centroid, until it changes
+        self._leaders: dict[str, Weighted] = {}  # a story's first article, weighted
         self.compared = 0  # candidate scores computed, for the cost per article
         for story in stories:
             self.stories[story.story_id] = story
@@ -194,7 +246,7 @@ class StoryIndex:
         self._postings.clear()
         self._weighted.clear()
         self._leaders.clear()
-        for story in sorted(self.stories.values(), key=lambda s: s.last_published):
+        for story in sorted(self.stories.values(), key=lambda s: (instant(s.last_published), s.story_id)):
             self._index(story, df)
 
     def candidates(self, p: StoryProfile, df: DocumentFrequencies) -> list[Story]:
@@ -212,14 +264,14 @@ class StoryIndex:
 
     def assign(self, p: StoryProfile, df: DocumentFrequencies) -> tuple[str, float]:
         """(story id, score): the story ``p`` joins, or its own new story (score 0)."""
-        weighted = _Weighted.of(p.terms, df)
+        weighted = Weighted.of(p.terms, df)
         best, best_score = None, 0.0
         for story in self.candidates(p, df):
             self.compared += 1
             if story.story_id not in self._weighted:
-                self._weighted[story.story_id] = _Weighted.of(story.terms, df)
+                self._weighted[story.story_id] = Weighted.of(story.terms, df)
             if story.story_id not in self._leaders:
-                self._leaders[story.story_id] = _Weighted.of(story.leader or story.terms, df)
+                self._leaders[story.story_id] = Weighted.of(story.leader or story.terms, df)
             score = min(weighted.cosine(self._weighted[story.story_id]), weighted.cosine(self._leaders[story.story_id]))
             if score > best_score or (score == best_score and best is not None and story.story_id < best.story_id):
                 best, best_score = story, score
@@ -235,4 +287,4 @@ class StoryIndex:
     def assign_all(self, profiles: Iterable[StoryProfile], df: DocumentFrequencies) -> dict[str, str]:
         """article id -> story id, assigning in publication order (then article id)."""
         return {p.article_id: self.assign(p, df)[0]
-                for p in sorted(profiles, key=lambda p: (p.published, p.article_id))}
+                for p in sorted(profiles, key=lambda p: (instant(p.published), p.article_id))}

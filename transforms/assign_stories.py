@@ -1,106 +1,197 @@
 """AssignStories: Article -> Article with ``story_id``; Duplicate -> Duplicate with its
-canonical's ``story_id``; and one StoryRow per story (the ``stories/`` table).
+canonical's ``story_id``; one StoryRow per story the run added to (``stories/``) and one
+StoryState per such story (``state/stories/``, for the next run).
 
-Consumes the kept articles (after TagEntities) and the duplicates; produces them again
-with ``story_id`` set, plus the stories. The algorithm is ``transforms._stories``: each
-article, in publication order, joins the story whose centroid and first article are both
-close enough, within a time window, else starts a story named after itself.
+The algorithm is ``transforms._stories``: each article, in publication order, joins the
+story whose centroid and first article are both close enough, within a time window, else
+starts a story named after itself. Stories of earlier runs come from ``OUT/state/stories/``;
+an article of this run joins them like any other, so tomorrow's follow-up carries the id
+of yesterday's first report.
 
-Scope (first version): a batch run's own articles. Assignment is one ordered pass, so it
-runs as one group on one worker, over profiles only (stemmed word counts, no text: about
-the size of the text's vocabulary per article); IDF comes from the run's articles. Stories
-are not yet carried to the next run (no ``state/`` index) and a stream writes
-``story_id`` null.
+How it runs (batch): assignment is one ordered pass, so it is one group on one worker, over
+profiles only (stemmed word counts, no text) taken from the kept articles *before* entity
+tagging, plus the earlier stories that an article of this run could still join (last
+article within ``window_hours`` of this run's earliest). Its result, article id -> story id,
+reaches the tagged articles and the duplicates as a side input: the articles are not
+shuffled again for it and are written where they were keyed. IDF counts this run's articles
+and each loaded story's first article.
+
+A stream writes ``story_id`` null (not carried in keyed state yet).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections import Counter
+from datetime import timedelta
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import Article, Duplicate, StoryRow
-from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile
+from schemas.elements import Article, Duplicate, StoryRow, StoryState
+from schemas.timeutil import utc_now_iso
+from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant, profile
 
 __all__ = ["AssignStories", "StoryConfig"]
 
 STAGE = "stories"
 _STORY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT")
 ASSIGNMENTS, STORIES = "assignments", "stories"
+TOP_KEYS = 10
 
 
 def profile_of(article: Article) -> StoryProfile:
-    keys = [e.key for e in article.entities or () if e.label in _STORY_LABELS]
     return profile(article.article_id, article.published or article.fetched_at, article.source, article.title,
-                   article.text, keys)
+                   article.text)
+
+
+def _story_keys(article: Article) -> set[str]:
+    return {e.key for e in article.entities or () if e.label in _STORY_LABELS and e.key}
+
+
+def _joinable(row: StoryState, earliest: Optional[str], window_hours: float) -> bool:
+    """An earlier story an article of this run could join (its last article within the window)."""
+    if earliest is None:
+        return False
+    return instant(row.last_published) >= instant(earliest) - timedelta(hours=window_hours)
+
+
+def _recency(row: StoryState) -> tuple:
+    return instant(row.updated_at), row.articles
 
 
 class _AssignFn(beam.DoFn):
-    """All of a run's profiles (one group) -> (article_id, story_id) and StoryRows."""
+    """One group: this run's profiles and the joinable earlier stories -> (article_id,
+    story_id) for every member of those stories, and (story_id, Story) for each story this
+    run started or added to."""
 
     def __init__(self, config: StoryConfig):
         self._config = config
         self._stories = Metrics.counter(STAGE, "stories")
+        self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
+        self._loaded = Metrics.counter(STAGE, "earlier_stories_loaded")
         self._joined = Metrics.counter(STAGE, "articles_joined")
 
-    def process(self, keyed: tuple[str, Iterable[StoryProfile]]) -> Iterator:
-        profiles = list(keyed[1])
+    def process(self, keyed: tuple[str, Iterable]) -> Iterator:
+        profiles, earlier = [], []
+        for element in keyed[1]:
+            (earlier if isinstance(element, StoryState) else profiles).append(element)
         df = DocumentFrequencies()
         for p in profiles:
             df.add(p.terms)
-        index = StoryIndex(self._config)
+        for row in earlier:
+            df.add(row.leader_terms or row.terms)
+        index = StoryIndex(self._config, (Story.from_state(row) for row in earlier))
+        index.reindex(df)
+        self._loaded.inc(len(earlier))
+        before = {row.story_id: row.articles for row in earlier}
         assigned = index.assign_all(profiles, df)
         for article_id, story_id in assigned.items():
             if article_id != story_id:
                 self._joined.inc()
-            yield article_id, story_id
-        for story in index.stories.values():
-            self._stories.inc()
-            yield beam.pvalue.TaggedOutput(STORIES, StoryRow(
-                story.story_id, story.first_published, story.last_published, story.articles,
-                [name for name, _ in story.outlets.most_common()], story.title,
-                [key for key, _ in story.keys.most_common(10)]))
+        touched = set(assigned.values())
+        for story_id, story in sorted(index.stories.items()):
+            for member in story.members:  # earlier runs' members too: their copies in this run
+                yield member, story_id
+            if story_id in touched:
+                (self._continued if story_id in before else self._stories).inc()
+                yield beam.pvalue.TaggedOutput(STORIES, (story_id, story))
 
 
-def _with_story(keyed: tuple[str, dict]) -> Iterator:
+def _with_story(row, story_of: dict):
+    return row._replace(story_id=story_of.get(row.article_id))
+
+
+def _duplicate_with_story(row: Duplicate, story_of: dict) -> Duplicate:
+    return row._replace(story_id=story_of.get(row.canonical_article_id))
+
+
+class _SumCounters(beam.CombineFn):
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, acc: Counter, keys: Iterable[str]) -> Counter:
+        acc.update(keys)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[Counter]) -> Counter:
+        out: Counter = Counter()
+        for acc in accs:
+            out.update(acc)
+        return out
+
+    def extract_output(self, acc: Counter) -> Counter:
+        return acc
+
+
+def _finish(keyed: tuple[str, dict], updated_at: str) -> Iterator:
+    """A story and its articles' entity keys of this run -> StoryRow, and StoryState (tagged)."""
     _, joined = keyed
-    story = next(iter(joined["story"]), None)
-    for row in joined["rows"]:
-        yield row._replace(story_id=story)
+    story: Optional[Story] = next(iter(joined["story"]), None)
+    if story is None:
+        return
+    for keys in joined["keys"]:
+        story.keys.update(keys)
+    yield StoryRow(story.story_id, story.first_published, story.last_published, story.articles,
+                   [name for name, _ in story.outlets.most_common()], story.title,
+                   [key for key, _ in story.keys.most_common(TOP_KEYS)])
+    yield beam.pvalue.TaggedOutput("state", story.to_state(updated_at))
 
 
 class AssignStories(beam.PTransform):
-    """{"articles": Article, "duplicates": Duplicate} -> {"articles", "duplicates", "stories"}.
+    """{"kept": Article, "articles": Article, "duplicates": Duplicate, "earlier": StoryState}
+    -> {"articles", "duplicates", "stories": StoryRow, "state": StoryState}.
+
+    ``kept`` are the kept articles before entity tagging (profiles are taken from them),
+    ``articles`` the same articles tagged (they get the ``story_id``), ``earlier`` the story
+    index of earlier runs (``state_stories``).
 
     Args:
         config: the grouping's settings (``transforms._stories.StoryConfig``).
+        updated_at: when this run touched its stories (for the state's retention).
     """
 
-    def __init__(self, config: StoryConfig = None):
+    def __init__(self, config: Optional[StoryConfig] = None, updated_at: Optional[str] = None):
         super().__init__()
         self._config = config or StoryConfig()
+        self._updated_at = updated_at
 
     def expand(self, inputs: dict):
-        articles, duplicates = inputs["articles"], inputs["duplicates"]
+        kept, articles, duplicates, earlier = inputs["kept"], inputs["articles"], inputs["duplicates"], inputs["earlier"]
+        config = self._config
+        profiles = kept | "Profile" >> beam.Map(profile_of)
+        earliest = (profiles
+                    | "PublishedAt" >> beam.Map(lambda p: p.published)
+                    | "Earliest" >> beam.CombineGlobally(lambda ts: min(ts, key=instant, default=None)))
+        joinable = (
+            earlier
+            | "Joinable" >> beam.Filter(
+                lambda row, first: _joinable(row, first, config.window_hours), beam.pvalue.AsSingleton(earliest))
+            | "ByStory" >> beam.WithKeys(lambda row: row.story_id)
+            | "LatestRow" >> beam.CombinePerKey(lambda rows: max(rows, key=_recency))  # a later run's row wins
+            | "Rows" >> beam.Values()
+        )
         assigned = (
-            articles
-            | "Profile" >> beam.Map(profile_of)
+            (profiles, joinable)
+            | "ProfilesAndEarlier" >> beam.Flatten()
             | "OneGroup" >> beam.WithKeys(lambda _: "")
             | "GroupAll" >> beam.GroupByKey()
-            | "Assign" >> beam.ParDo(_AssignFn(self._config)).with_outputs(STORIES, main=ASSIGNMENTS)
+            | "Assign" >> beam.ParDo(_AssignFn(config)).with_outputs(STORIES, main=ASSIGNMENTS)
         )
-        story_of = assigned[ASSIGNMENTS]
-        with_story = (
-            {"rows": articles | "KeyArticles" >> beam.WithKeys(lambda a: a.article_id), "story": story_of}
-            | "JoinArticles" >> beam.CoGroupByKey()
-            | "ArticleStory" >> beam.FlatMap(_with_story).with_output_types(Article)
+        story_of = beam.pvalue.AsDict(assigned[ASSIGNMENTS])
+        with_story = articles | "ArticleStory" >> beam.Map(_with_story, story_of).with_output_types(Article)
+        duplicates_with_story = duplicates | "DuplicateStory" >> beam.Map(
+            _duplicate_with_story, story_of).with_output_types(Duplicate)
+        keys = (
+            with_story
+            | "StoryKeys" >> beam.Map(lambda a: (a.story_id, _story_keys(a)))
+            | "SumKeys" >> beam.CombinePerKey(_SumCounters())
         )
-        duplicates_with_story = (
-            {"rows": duplicates | "KeyByCanonical" >> beam.WithKeys(lambda d: d.canonical_article_id),
-             "story": story_of}
-            | "JoinDuplicates" >> beam.CoGroupByKey()
-            | "DuplicateStory" >> beam.FlatMap(_with_story).with_output_types(Duplicate)
+        finished = (
+            {"story": assigned[STORIES], "keys": keys}
+            | "JoinKeys" >> beam.CoGroupByKey()
+            | "Finish" >> beam.FlatMap(_finish, self._updated_at or utc_now_iso()).with_outputs("state", main="rows")
         )
         return {"articles": with_story, "duplicates": duplicates_with_story,
-                "stories": assigned[STORIES] | "TypeStories" >> beam.Map(lambda s: s).with_output_types(StoryRow)}
+                "stories": finished.rows | "TypeStories" >> beam.Map(lambda s: s).with_output_types(StoryRow),
+                "state": finished.state | "TypeState" >> beam.Map(lambda s: s).with_output_types(StoryState)}

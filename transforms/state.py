@@ -5,6 +5,10 @@
 - ``state/dedup/``: the near-duplicate index (DedupEntry: id, published, MinHash
   signature), so a copy in a later run points to the earlier article. Entries older than
   the retention window are ignored, and a run's file is deleted once all its entries are.
+- ``state/stories/``: the story index (StoryState), so a later run's follow-up joins an
+  earlier story; a run writes a new row for each story it added to (readers take the
+  latest row per story), and a file is deleted once all its stories are older than the
+  dedup window.
 
 A run writes its state files into ``OUT/_temporary/<run_id>/state/`` and the driver moves
 them into ``OUT/state/`` only after the pipeline succeeded (``pipeline.commit``): a run that
@@ -27,7 +31,7 @@ from transforms._urls import canonical_url
 from transforms.write_dataset import WriteTable
 
 __all__ = ["ReadState", "WriteState", "SeenUrlsOf", "compact_state", "prune_dedup_index",
-           "state_files"]
+           "prune_story_index", "state_files"]
 
 STATE_DIR = "state"
 
@@ -113,19 +117,30 @@ class WriteState(beam.PTransform):
         return rows | "WriteStateTable" >> WriteTable(target, self._run_id, self._table)
 
 
-def prune_dedup_index(root: str, window_days: int, now: dt.datetime | None = None) -> list[str]:
-    """Deletes the index files all of whose entries are older than the window; returns them."""
+def _prune(root: str, table: str, column: str, window_days: int, now: dt.datetime | None) -> list[str]:
+    """Deletes the files of ``table`` whose latest ``column`` time is before the window."""
     import pyarrow.parquet as pq
 
     cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=window_days)
     pruned = []
-    for path in state_files(root, "state_dedup"):
+    for path in state_files(root, table):
         with FileSystems.open(path) as handle:
-            indexed = pq.read_table(handle, columns=["indexed_at"]).column("indexed_at").to_pylist()
-        if not indexed or max(indexed) < cutoff:
+            times = pq.read_table(handle, columns=[column]).column(column).to_pylist()
+        if not times or max(times) < cutoff:
             FileSystems.delete([path])
             pruned.append(path)
     return pruned
+
+
+def prune_dedup_index(root: str, window_days: int, now: dt.datetime | None = None) -> list[str]:
+    """Deletes the index files all of whose entries are older than the window; returns them."""
+    return _prune(root, "state_dedup", "indexed_at", window_days, now)
+
+
+def prune_story_index(root: str, window_days: int, now: dt.datetime | None = None) -> list[str]:
+    """Deletes the story index files all of whose stories were last touched before the
+    window (the dedup window's retention); returns them."""
+    return _prune(root, "state_stories", "updated_at", window_days, now)
 
 
 def _read_all(paths: list[str]):
@@ -151,6 +166,13 @@ def _compacted(table: str, rows):
             if kept is None or (row["checked_at"] or _EPOCH) > (kept["checked_at"] or _EPOCH):
                 latest[row["feed_url"]] = row
         return pa.Table.from_pylist(sorted(latest.values(), key=lambda r: r["feed_url"]), schema=schema)
+    if table == "state_stories":  # a story's latest row (a run that added to it wrote a new one)
+        latest = {}
+        for row in rows.to_pylist():
+            kept = latest.get(row["story_id"])
+            if kept is None or (row["updated_at"], row["articles"]) > (kept["updated_at"], kept["articles"]):
+                latest[row["story_id"]] = row
+        return pa.Table.from_pylist(sorted(latest.values(), key=lambda r: r["story_id"]), schema=schema)
     grouped = rows.group_by("canonical_url").aggregate([("article_id", "min"), ("run_id", "min")])
     grouped = grouped.rename_columns([{"article_id_min": "article_id", "run_id_min": "run_id"}.get(c, c)
                                       for c in grouped.column_names])
@@ -158,17 +180,18 @@ def _compacted(table: str, rows):
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-COMPACTED = ("state_feeds", "state_seen")
+COMPACTED = ("state_feeds", "state_seen", "state_stories")
 
 
 def compact_state(root: str, run_id: str, max_files: int) -> list[str]:
-    """Merges the files of ``state_feeds`` and ``state_seen`` into one per table when a table
-    has more than ``max_files``; returns the files it replaced.
+    """Merges the files of ``state_feeds``, ``state_seen`` and ``state_stories`` into one per
+    table when a table has more than ``max_files``; returns the files it replaced.
 
     A daily run adds one file per table, so without this every run would list and read a
     year of small files. The merged file is written atomically before the old ones are
     deleted; if the process dies in between, the next run reads a few rows twice, which
-    both tables tolerate (latest validators per feed, seen URLs as a set).
+    every table tolerates (latest validators per feed, seen URLs as a set, latest row per
+    story).
     """
     import pyarrow.parquet as pq
 
