@@ -53,6 +53,7 @@ bench: $(STAMP) $(PRISM)
 	$(BIN)/python -m benchmarks.names
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
 	$(BIN)/python -m benchmarks.story_signal --data $(DATA)
+	$(BIN)/python -m benchmarks.story_pipeline --data $(DATA)
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 	$(BIN)/python -m benchmarks.streaming --data $(DATA)
 	$(BIN)/python -m benchmarks.cores --data $(DATA)

@@ -1,0 +1,193 @@
+"""Story grouping through the real pipeline (issue 14): the same-story pairs served on loopback.
+
+    python -m benchmarks.story_pipeline --data ../shared/data
+
+Every article of ``stories/semeval2022_task8_en_dev.csv`` (161 English pairs, 321 articles;
+its texts are read from ``--data`` at run time and written only to a temporary folder) becomes
+a page of its own outlet: the two articles of a pair are always on two different outlets, 20
+outlets on 20 loopback hosts (127.0.0.10-29), each with an RSS feed; every article is
+published on the same day (2020-01-02, an hour apart in a shuffled order). Then one
+``newsbeam run`` with no story flags (the defaults the README gives), and the pairs are
+scored from the Parquet it wrote: a pair is "same story" when its two articles (or their
+canonical articles, for copies in ``duplicates/``) got one ``story_id``. As the issue says:
+pairs with Overall <= 1.5 are same story (36), >= 3.5 different (69), the rest left out.
+
+A pair with an article the pipeline did not keep as an article or a copy (too short, a
+failure) counts as "not merged", and the number of such pairs is reported. Targets: pair
+F1 >= 0.95, at most 2% of the different pairs merged.
+
+The page: the text's first ten words as the title (the file has no separate title), its
+sentences in paragraphs, inside a plain article template. The pipeline extracts the text
+back with trafilatura, so the words the stage sees are the extractor's, not the file's.
+Results: benchmarks/results/story_pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks._results import save
+from benchmarks.corpus import _SENTENCE_END, Corpus, CorpusSites
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "story_pipeline.json"
+FILE = Path("stories") / "semeval2022_task8_en_dev.csv"
+SAME, DIFFERENT = 1.5, 3.5
+OUTLETS = 20
+DAY = "2020-01-02"
+
+
+def read_rows(data: Path) -> list[dict]:
+    path = data / FILE
+    if not path.is_file():
+        raise SystemExit(f"needs {path} (the shared data folder; see its README)")
+    csv.field_size_limit(1 << 30)
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _page(title: str, text: str, outlet: int, published: str) -> str:
+    sentences = [" ".join(s.split()) for s in _SENTENCE_END.split(" ".join(text.split()))]
+    paras = "".join(f"<p>{html.escape(' '.join(sentences[i:i + 3]))}</p>" for i in range(0, len(sentences), 3))
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f'<meta property="article:published_time" content="{published}"></head><body>'
+            f"<header><nav><a href='/'>Outlet {outlet}</a></nav></header><main><article>"
+            f"<h1>{html.escape(title)}</h1>{paras}</article></main>"
+            f"<footer><p>&copy; Outlet {outlet}</p></footer></body></html>")
+
+
+def build_site(rows: list[dict], root: Path, seed: int = 13) -> tuple[Corpus, dict[str, str]]:
+    """Writes one page per article and one feed per outlet; returns the corpus and
+    article id -> page path."""
+    texts: dict[str, str] = {}
+    outlet_of: dict[str, int] = {}
+    for k, row in enumerate(rows):
+        a, b = row["pair_id"].split("_")
+        texts.setdefault(a, row["text1"])
+        texts.setdefault(b, row["text2"])
+        if a not in outlet_of:
+            outlet_of[a] = (2 * k) % OUTLETS
+        if b not in outlet_of:
+            outlet_of[b] = (2 * k + 1) % OUTLETS
+            if outlet_of[b] == outlet_of[a]:
+                outlet_of[b] = (outlet_of[b] + 1) % OUTLETS
+    order = sorted(texts)
+    random.Random(seed).shuffle(order)
+    items: dict[int, list[str]] = {h: [] for h in range(OUTLETS)}
+    paths: dict[str, str] = {}
+    for n, article_id in enumerate(order):
+        outlet = outlet_of[article_id]
+        published = f"{DAY}T{n * 24 // len(order):02d}:{n % 60:02d}:00Z"
+        title = " ".join(texts[article_id].split()[:10])
+        path = f"o{outlet}/{article_id}.html"
+        (root / f"o{outlet}").mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(_page(title, texts[article_id], outlet, published), encoding="utf-8")
+        paths[article_id] = path
+        items[outlet].append(f"<item><title>{html.escape(title)}</title><link>{{{{BASE}}}}/{path}</link>"
+                             f"<guid>{article_id}</guid></item>")
+    (root / "feeds").mkdir(parents=True, exist_ok=True)
+    for outlet, its in items.items():
+        (root / "feeds" / f"host{outlet}.xml").write_text(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet {outlet}</title>'
+            f"{''.join(its)}</channel></rss>", encoding="utf-8")
+    return Corpus(root, OUTLETS, len(order)), paths
+
+
+def stories_by_url(out: Path) -> dict[str, str]:
+    import duckdb
+
+    con = duckdb.connect()
+    found: dict[str, str] = {}
+    for table in ("articles", "duplicates"):
+        if list((out / table).rglob("*.parquet")):
+            files = [str(p) for p in (out / table).rglob("*.parquet")]
+            for url, story in con.execute("SELECT url, story_id FROM read_parquet(?)", [files]).fetchall():
+                found[url] = story
+    return found
+
+
+def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str]) -> dict:
+    tp = fp = fn = tn = lost = 0
+    merged_different = []
+    for row in rows:
+        overall = float(row["Overall"])
+        if SAME < overall < DIFFERENT:
+            continue
+        a, b = row["pair_id"].split("_")
+        sa, sb = story.get(url_of[a]), story.get(url_of[b])
+        if sa is None or sb is None:
+            lost += 1
+        merged = sa is not None and sa == sb
+        if overall <= SAME:
+            tp, fn = tp + merged, fn + (not merged)
+        else:
+            fp, tn = fp + merged, tn + (not merged)
+            if merged:
+                merged_different.append(row["pair_id"])
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"same_pairs": tp + fn, "different_pairs": fp + tn, "merged_same": tp, "split_same": fn,
+            "merged_different": fp, "merged_different_share": round(fp / (fp + tn), 4) if fp + tn else 0.0,
+            "merged_different_pair_ids": merged_different, "pairs_missing_an_article": lost,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.story_pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="pipeline runs (the assignment is deterministic; repeats only time it)")
+    args = parser.parse_args(argv)
+    rows = read_rows(Path(args.data))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus, paths = build_site(rows, work / "site")
+        with CorpusSites(corpus) as sites:
+            feeds = sites.write_feed_list(work / "feeds.txt")
+            host_of = {h: site for h, site in enumerate(sites.sites)}
+            url_of = {aid: host_of[int(path.split("/")[0][1:])].url(path) for aid, path in paths.items()}
+            seconds, said, result = [], "", None
+            for i in range(args.repeats):
+                out = work / f"out-{i}"
+                start = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
+                                       "--allow_private_hosts", "--per_host_delay=0"],
+                                      cwd=ROOT, capture_output=True, text=True)
+                seconds.append(round(time.perf_counter() - start, 2))
+                if proc.returncode != 0:
+                    raise SystemExit(f"newsbeam run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+                said = proc.stdout.strip().splitlines()[-1]
+                story = stories_by_url(out)
+                scored = score(rows, url_of, story)
+                if result is not None and scored != result:
+                    raise SystemExit("two runs of the same input gave different stories")
+                result = scored
+            sizes = Counter(story.values())
+    out = {"benchmark": "story_pipeline", "file": str(FILE), "articles_served": corpus.articles,
+           "outlets": OUTLETS, "run_said": said, "run_seconds": seconds,
+           "median_run_seconds": statistics.median(seconds),
+           "stories": len(sizes), "largest_story": max(sizes.values()) if sizes else 0,
+           **result, "target_f1": 0.95, "target_merged_different_share": 0.02}
+    print(f"pairs through the pipeline: F1 {out['f1']} (precision {out['precision']}, recall {out['recall']}); "
+          f"different pairs merged {out['merged_different']} of {out['different_pairs']} "
+          f"({out['merged_different_share']:.1%}); pairs missing an article {out['pairs_missing_an_article']}; "
+          f"{said}")
+    save(RESULTS, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
