@@ -56,6 +56,11 @@ def _joinable(row: StoryState, earliest: Optional[str], window_hours: float) -> 
     return instant(row.last_published) >= instant(earliest) - timedelta(hours=window_hours)
 
 
+def _earliest(times: Iterable[Optional[str]]) -> Optional[str]:
+    """The earliest time (None for none; partial results of empty bundles are None too)."""
+    return min((t for t in times if t), key=instant, default=None)
+
+
 def _recency(row: StoryState) -> tuple:
     return instant(row.updated_at), row.articles
 
@@ -162,7 +167,7 @@ class AssignStories(beam.PTransform):
         profiles = kept | "Profile" >> beam.Map(profile_of)
         earliest = (profiles
                     | "PublishedAt" >> beam.Map(lambda p: p.published)
-                    | "Earliest" >> beam.CombineGlobally(lambda ts: min(ts, key=instant, default=None)))
+                    | "Earliest" >> beam.CombineGlobally(_earliest))
         joinable = (
             earlier
             | "Joinable" >> beam.Filter(
