@@ -138,3 +138,28 @@ def test_times_are_ordered_as_instants_not_as_text():
                 _made_up("other", "2020-01-07T04:00:00Z", "snow roads closed drivers ice")]
     story = StoryIndex().assign_all(profiles, _frequencies(profiles))
     assert story == {"utc": "tehran", "tehran": "tehran", "other": "other"}
+
+
+def test_stories_close_once_no_later_article_can_join_them_and_assign_as_one_pass():
+    """Ten days, three topics a day, each followed up the next day: assign_closing gives
+    every article the story assign_all gives, yields each story once, and holds only the
+    stories of the last few days at any time (window 72 h), not the whole run's."""
+    profiles = []
+    for day in range(10):
+        for topic in range(3):
+            words = f"topic{day}x{topic} alpha{day}x{topic} beta{day}x{topic} gamma{day}x{topic}"
+            profiles.append(_made_up(f"d{day:02d}t{topic}", f"2020-01-{day + 1:02d}T0{topic}:00:00+00:00", words))
+            if day:  # yesterday's topic followed up today
+                old = f"topic{day - 1}x{topic} alpha{day - 1}x{topic} beta{day - 1}x{topic} gamma{day - 1}x{topic}"
+                profiles.append(_made_up(f"d{day:02d}f{topic}", f"2020-01-{day + 1:02d}T1{topic}:00:00+00:00", old))
+    df = _frequencies(profiles)
+    whole = StoryIndex().assign_all(profiles, df)
+    index = StoryIndex()
+    yielded, live = [], []
+    for story in index.assign_closing(profiles, df):
+        yielded.append(story)
+        live.append(len(index.stories))
+    assert {m: s.story_id for s in yielded for m in s.members} == whole
+    assert len({s.story_id for s in yielded}) == len(yielded) == len(set(whole.values())) == 30
+    assert whole["d01f0"] == "d00t0" and whole["d00t1"] != whole["d00t0"]
+    assert max(live) <= 5 * 3  # the stories of the window (72 h after their last article), never the thirty

@@ -39,13 +39,14 @@ exactly where this one left it.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 from schemas.elements import StoryState
 from schemas.timeutil import EARLIEST, parse_iso
@@ -255,7 +256,9 @@ class StoryIndex:
             shared.update(self._postings.get(term, {}).keys())
         out = []
         for story_id, _ in shared.most_common():
-            story = self.stories[story_id]
+            story = self.stories.get(story_id)
+            if story is None:  # closed (see assign_closing); its postings are dropped lazily
+                continue
             if abs(_hours_between(story.last_published, p.published)) <= self.config.window_hours:
                 out.append(story)
                 if len(out) == self.config.max_candidates:
@@ -283,6 +286,42 @@ class StoryIndex:
         self._weighted.pop(best.story_id, None)
         self._index(best, df)
         return best.story_id, best_score
+
+    def _close(self, story_id: str, df: DocumentFrequencies) -> Story:
+        story = self.stories.pop(story_id)
+        self._weighted.pop(story_id, None)
+        self._leaders.pop(story_id, None)
+        for term in self._distinctive(story.terms, df):
+            posting = self._postings.get(term)
+            if posting is not None:
+                posting.pop(story_id, None)
+                if not posting:
+                    del self._postings[term]
+        return story
+
+    def assign_closing(self, profiles: Iterable[StoryProfile], df: DocumentFrequencies,
+                       presorted: bool = False) -> Iterator[Story]:
+        """Assigns ``profiles`` (in publication order, as ``assign_all``) and yields every
+        story of the index once: as soon as no later article can join it (its last article
+        is more than ``window_hours`` before the article at hand), and the rest at the end.
+        A yielded story leaves the index, so what is held is the stories of one window, not
+        of the whole run. ``presorted``: the profiles already come in that order (and are
+        then read one at a time, never all at once)."""
+        closing: list[tuple[datetime, str]] = [(instant(s.last_published), s.story_id) for s in self.stories.values()]
+        heapq.heapify(closing)
+        window = timedelta(hours=self.config.window_hours)
+        ordered = profiles if presorted else sorted(profiles, key=lambda p: (instant(p.published), p.article_id))
+        for p in ordered:
+            cutoff = instant(p.published) - window
+            while closing and closing[0][0] < cutoff:
+                last, story_id = heapq.heappop(closing)
+                story = self.stories.get(story_id)
+                if story is not None and instant(story.last_published) == last:  # else: stale entry
+                    yield self._close(story_id, df)
+            story_id, _ = self.assign(p, df)
+            heapq.heappush(closing, (instant(self.stories[story_id].last_published), story_id))
+        for story_id in sorted(self.stories):
+            yield self._close(story_id, df)
 
     def assign_all(self, profiles: Iterable[StoryProfile], df: DocumentFrequencies) -> dict[str, str]:
         """article id -> story id, assigning in publication order (then article id)."""
