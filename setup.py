@@ -27,6 +27,7 @@ REQUIRES = [
     "warcio>=1.7",  # WARC archives in and out
     "threadpoolctl>=3.1",  # one BLAS thread per worker for NER (transforms/tag_entities.py)
     "snowballstemmer>=2.2",  # story grouping's stems (transforms/_stories.py)
+    "wordfreq>=3.1",  # story grouping: word frequencies of English, the IDF of a small run (transforms/_stories.py)
 ]
 
 setup(

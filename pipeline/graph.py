@@ -34,6 +34,7 @@ from transforms.deduplicate import Deduplicate, ResolveCanonicals
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.fetch_pages import FetchPages
+from transforms.keyed_stories import AssignStoriesKeyed
 from transforms.near_duplicates import within_window
 from transforms.parse_feeds import ParseFeeds
 from transforms.poll_ticks import PollTicks
@@ -44,7 +45,7 @@ from transforms.warc import ReadWarc
 from transforms.window_records import RecordWindows
 from transforms.write_dataset import WriteDataset
 
-TABLES = ("articles", "duplicates", "failures")
+TABLES = ("articles", "duplicates", "failures", "stories")
 
 
 class StreamEnds(NamedTuple):
@@ -189,16 +190,17 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         | "SeenUrlsOf" >> SeenUrlsOf()
         | "WriteSeenUrls" >> _write_state(opts, run_id, stream, "state_seen")
     )
-    tables = {"articles": tagged["articles"], "duplicates": duplicates, "failures": failures}
+    # Stories: one ordered pass per run (batch), or per window on keyed state (stream).
+    story_config = StoryConfig(threshold=opts.story_threshold, window_hours=opts.story_window_hours)
+    grouped = (
+        {"kept": deduped["articles"], "articles": tagged["articles"], "duplicates": duplicates,
+         "earlier": p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories")}
+        | "AssignStories" >> (AssignStories(story_config) if stream is None else
+                              AssignStoriesKeyed(story_config, memory))
+    )
+    grouped.pop("state") | "WriteStoryIndex" >> _write_state(opts, run_id, stream, "state_stories")
+    tables = {"failures": failures, **grouped}
     if stream is None:  # staged per bundle; the driver's commit makes them visible with the state
-        # Stories: batch runs only for now (see transforms.assign_stories).
-        earlier = p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories")
-        grouped = ({"kept": deduped["articles"], "articles": tagged["articles"], "duplicates": duplicates,
-                    "earlier": earlier}
-                   | "AssignStories" >> AssignStories(StoryConfig(threshold=opts.story_threshold,
-                                                                  window_hours=opts.story_window_hours)))
-        grouped.pop("state") | "WriteStoryIndex" >> _write_state(opts, run_id, stream, "state_stories")
-        tables = {**tables, **grouped}
         written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
                                                           opts.max_rows_per_file, per_bundle=True)
         written | "ListWrittenFiles" >> ListWrittenFiles(opts.output, run_id)

@@ -69,7 +69,8 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
     console.print(_table("Duplicates", ["method", "url", "canonical_article_id"], query(
         root, "duplicates",
         "SELECT method, url, canonical_article_id FROM t ORDER BY method, url LIMIT 10", run_id)))
-    console.print(_table("Top stories this run added to (articles of different outlets about one event; totals across runs)",
+    console.print(_table("Top stories this run added to (articles of different outlets about one event; "
+                         "totals across runs)",
                          ["articles", "outlets", "first", "last", "title"], query(
         root, "stories",
         "SELECT articles, array_to_string(outlets, ', '), strftime(first_published, '%Y-%m-%d %H:%M'), "

@@ -10,8 +10,17 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import pyarrow as pa
 
-from schemas.elements import (Article, DedupEntry, Duplicate, EntityRow, Failure, FeedValidators, SeenUrl, StoryRow,
-                             StoryState)
+from schemas.elements import (
+    Article,
+    DedupEntry,
+    Duplicate,
+    EntityRow,
+    Failure,
+    FeedValidators,
+    SeenUrl,
+    StoryRow,
+    StoryState,
+)
 from schemas.timeutil import parse_iso
 
 SCHEMA_VERSION = "1.1.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/)

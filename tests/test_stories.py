@@ -163,3 +163,57 @@ def test_stories_close_once_no_later_article_can_join_them_and_assign_as_one_pas
     assert len({s.story_id for s in yielded}) == len(yielded) == len(set(whole.values())) == 30
     assert whole["d01f0"] == "d00t0" and whole["d00t1"] != whole["d00t0"]
     assert max(live) <= 5 * 3  # the stories of the window (72 h after their last article), never the thirty
+
+
+def test_stems_are_right_when_threads_stem_at_once():
+    """Beam runs bundles in several threads of one worker; one shared Snowball stemmer then
+    garbles words (IndexError, or a wrong stem that the cache keeps)."""
+    import threading
+
+    import snowballstemmer
+    from wordfreq import get_frequency_dict
+
+    from transforms._stories import clear_caches
+
+    numbers = set("zero one two three four five six seven eight nine ten eleven twelve".split())  # become digits
+    words = [w for w in list(get_frequency_dict("en", wordlist="best"))[:20000] if w.isalpha() and w not in numbers]
+    expected = {w: snowballstemmer.stemmer("english").stemWord(w) for w in words}
+    clear_caches()
+    results: list[dict] = []
+    errors: list[str] = []
+
+    def stem_all(offset: int) -> None:
+        try:
+            order = words[offset:] + words[:offset]
+            results.append({w: stems(w) for w in order})
+        except Exception as exc:  # noqa: BLE001 (any error is the finding)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=stem_all, args=(k * 5000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 4
+    for result in results:
+        assert {w: next(iter(c)) for w, c in result.items()} == expected
+
+
+def test_two_reports_alone_match_on_the_background_idf():
+    """A run of just the two seed reports: counted alone, every word they share weighs
+    log(2/2) = 0 and they cannot match; with English word frequencies as the background of a
+    small run, they share a story (and the snow report, added alone, does not join it)."""
+    articles = {name: extract_article(page(path)) for name, path in DEMO.items()}
+    profiles = [profile(a.article_id, "2020-01-07T10:00:00+00:00", a.source, a.title, a.text)
+                for a in (articles["iranpress"], articles["observer"])]
+    plain = DocumentFrequencies(background=0)
+    for p in profiles:
+        plain.add(p.terms)
+    story = StoryIndex().assign_all(profiles, plain)
+    assert len(set(story.values())) == 2
+    story = StoryIndex().assign_all(profiles, _frequencies(profiles))
+    assert len(set(story.values())) == 1
+    snow = articles["snow"]
+    alone = profile(snow.article_id, "2020-01-07T11:00:00+00:00", snow.source, snow.title, snow.text)
+    story = StoryIndex().assign_all([*profiles, alone], _frequencies([*profiles, alone]))
+    assert story[snow.article_id] == snow.article_id and len(set(story.values())) == 2

@@ -220,3 +220,34 @@ def test_max_polls_ends_the_stream_and_the_feed_list_is_reread_at_every_poll(tmp
         [str(out / "articles" / "**" / "*.parquet")]).fetchall()}
     assert feeds_seen == {sample_site.url("iranpress/rss.xml"), sample_site.url("observer/atom.xml")}
     assert manifest["conservation"]["balanced"], manifest["conservation"]
+
+
+def test_stories_carry_across_the_streams_windows(streamed):
+    """The two reports of the meeting reach the stream in different polls and share one
+    story_id (the earlier report's id); the tram and snow articles are stories of their own;
+    the near-copy of the Observer's report carries its canonical's story."""
+    out, site = streamed["out"], streamed["site"]
+    con = duckdb.connect()
+    files = [str(p) for p in (out / "articles").rglob("*.parquet")]
+    rows = con.execute("SELECT url, article_id, story_id, run_id FROM read_parquet(?)", [files]).fetchall()
+    live = {url: (aid, story) for url, aid, story, run in rows if run == "live"}
+    iranpress_id = live[site.url(IRANPRESS)][0]
+    assert live[site.url(IRANPRESS)][1] == live[site.url(OBSERVER)][1] == iranpress_id
+    others = {live[site.url(TRAM)][1], live[site.url(SNOW)][1]}
+    assert len(others) == 2 and iranpress_id not in others and None not in others
+    stories = [str(p) for p in (out / "stories").rglob("*.parquet")]
+    assert con.execute("SELECT max(articles) FROM read_parquet(?) WHERE story_id = ?",
+                       [stories, iranpress_id]).fetchall() == [(2,)]
+
+
+def test_copies_in_later_windows_carry_their_canonicals_story(streamed):
+    out = streamed["out"]
+    con = duckdb.connect()
+    articles = [str(p) for p in (out / "articles").rglob("*.parquet")]
+    duplicates = [str(p) for p in (out / "duplicates").rglob("*.parquet")]
+    story_of = dict(con.execute("SELECT article_id, story_id FROM read_parquet(?) WHERE run_id = 'live'",
+                                [articles]).fetchall())
+    copies = con.execute("SELECT canonical_article_id, story_id FROM read_parquet(?) WHERE run_id = 'live'",
+                         [duplicates]).fetchall()
+    assert len(copies) >= 2
+    assert all(story is not None and story == story_of[canonical] for canonical, story in copies), copies

@@ -42,6 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,18 +53,26 @@ from schemas.elements import StoryState
 from schemas.timeutil import EARLIEST, parse_iso
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
-           "clear_caches", "instant", "Weighted"]
+           "clear_caches", "instant", "Weighted", "background_share"]
 
 _WORD = re.compile(r"\w+")
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import snowballstemmer
+_LOCAL = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer():
+    # One per thread: a Snowball stemmer keeps the word it works on in the instance, so two
+    # threads of one worker (Beam runs bundles in several) sharing one garble each other's
+    # words (seen: IndexError in a stream's worker).
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 @lru_cache(maxsize=1 << 18)
@@ -125,12 +134,45 @@ class StoryConfig(NamedTuple):
     centroid_terms: int = 400
 
 
+# The background of a small run's IDF: English word frequencies (wordfreq's "best" list,
+# its BACKGROUND_WORDS most frequent words, stemmed as profiles are), turned into the share
+# of news articles of ARTICLE_TOKENS words that contain each stem: 1 - exp(-L * f).
+BACKGROUND_WORDS = 60_000
+ARTICLE_TOKENS = 500
+
+
+@lru_cache(maxsize=1)
+def _background_frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    ranked = sorted(get_frequency_dict("en", wordlist="best").items(), key=lambda kv: -kv[1])
+    by_stem: dict[str, float] = {}
+    for word, frequency in ranked[:BACKGROUND_WORDS]:
+        if _WORD.fullmatch(word):
+            stem = _stem(word)
+            by_stem[stem] = by_stem.get(stem, 0.0) + frequency
+    return by_stem
+
+
+def background_share(term: str) -> float:
+    """The share of English news articles that contain the stem ``term`` (an estimate)."""
+    return -math.expm1(-ARTICLE_TOKENS * _background_frequencies().get(term, 0.0))
+
+
 @dataclass
 class DocumentFrequencies:
-    """How many profiles were counted, and in how many each word occurs."""
+    """How many profiles were counted, and in how many each word occurs.
+
+    Below ``background`` documents, IDF also counts ``background - documents`` pseudo
+    documents of general English (``background_share``): with two articles counted, every
+    word they share would otherwise weigh log(2/2) = 0 and no two reports of one event could
+    ever match (a small run, a stream's first polls). From ``background`` documents on, IDF
+    is the plain log(N / df) of the documents counted.
+    """
 
     documents: int = 0
     counts: Counter = field(default_factory=Counter)
+    background: int = 100
     _idf: dict = field(default_factory=dict, repr=False, compare=False)  # until the next add
 
     def add(self, terms: Iterable[str]) -> None:
@@ -138,11 +180,17 @@ class DocumentFrequencies:
         self.counts.update(set(terms))
         self._idf.clear()
 
+    def __getstate__(self) -> dict:  # the cache is not worth storing
+        return {"documents": self.documents, "counts": self.counts, "background": self.background, "_idf": {}}
+
     def idf(self, term: str) -> float:
-        """log(N / df), a word never counted taken as seen once."""
+        """log(N / df), a word never counted taken as seen once (N and df with the
+        background's pseudo documents below ``background`` documents)."""
         value = self._idf.get(term)
         if value is None:
-            value = self._idf[term] = math.log(max(self.documents, 1) / max(self.counts.get(term, 0), 1))
+            pseudo = max(0, self.background - self.documents)
+            df = self.counts.get(term, 0) + (pseudo * background_share(term) if pseudo else 0.0)
+            value = self._idf[term] = math.log(max(self.documents + pseudo, 1) / max(df, 1.0))
         return value
 
 

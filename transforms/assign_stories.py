@@ -16,7 +16,7 @@ reaches the tagged articles and the duplicates as a side input: the articles are
 shuffled again for it and are written where they were keyed. IDF counts this run's articles
 and each loaded story's first article.
 
-A stream writes ``story_id`` null (not carried in keyed state yet).
+A stream assigns per window with the story index in keyed state: ``transforms.keyed_stories``.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ class AssignStories(beam.PTransform):
         self._updated_at = updated_at
 
     def expand(self, inputs: dict):
-        kept, articles, duplicates, earlier = inputs["kept"], inputs["articles"], inputs["duplicates"], inputs["earlier"]
+        kept, articles = inputs["kept"], inputs["articles"]
+        duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         config = self._config
         profiles = kept | "Profile" >> beam.Map(profile_of)
         earliest = (profiles

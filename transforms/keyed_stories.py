@@ -1,0 +1,245 @@
+"""AssignStoriesKeyed: story grouping in a stream, with the story index in keyed state.
+
+The same inputs and outputs as ``transforms.assign_stories.AssignStories`` (whose module
+docstring describes the algorithm), per window of the stream:
+
+1. ``GroupWindow``: the window's profiles (taken from the kept articles before entity
+   tagging) as one group, stamped with the window's number and end;
+2. ``AssignInOrder`` (one key, global window): a stateful step holding the live stories
+   (``StoryState`` rows: the stories whose last article is within ``window_hours`` of the
+   newest article seen). It is seeded from ``OUT/state/stories`` (the rows enter as one
+   element; a window that arrives before them waits in a bag), assigns each window's
+   articles in publication order on top of the live stories, and emits, stamped at the
+   window's end: (article id, story id) for every member of a story the window touched
+   and for the canonical articles of the window's copies, the window's StoryRows and
+   StoryStates;
+3. ``JoinStory``: per window, the mapping meets the tagged articles and the duplicates by
+   key (no side input: Beam's Flink runner cannot checkpoint a Python stage with one, and
+   Prism loses state of a stateful step that has one; see ``transforms._joins``).
+
+Windows are assigned in the order the runner delivers their groups (by window number
+when several wait for the seed); within a window, in publication order. A window's copies
+send their canonical ids along with the profiles, so a copy of an article of an earlier
+window gets that article's story while the story is live (after that, null).
+
+IDF counts every article the stream has assigned, plus each seeded story's first article
+(the document frequencies live in the same keyed state; they grow with the vocabulary, not
+with the number of articles).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
+from apache_beam.transforms.window import TimestampedValue
+
+from schemas.elements import Article, Duplicate, StoryRow, StoryState
+from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
+from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant
+from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of
+
+__all__ = ["AssignStoriesKeyed"]
+
+_KEY = ""
+MAPPING, ROWS, STATE = "mapping", "rows", "state"
+
+
+class _WindowGroup(NamedTuple):
+    window_no: int
+    end_micros: int
+    profiles: list  # StoryProfile of the window's kept articles
+    canonicals: list  # ids of the articles the window's copies point to
+
+
+class _AssignInOrderFn(beam.DoFn):
+    """("", ("seed", [StoryState]) | ("window", _WindowGroup)) -> (article id, story id)
+    and, tagged, StoryRow and StoryState, stamped at the window's end."""
+
+    STORIES = ReadModifyWriteStateSpec("stories", PickleCoder())  # story id -> StoryState (live)
+    FREQUENCIES = ReadModifyWriteStateSpec("frequencies", PickleCoder())  # every article seen
+    SEEDED = ReadModifyWriteStateSpec("seeded", PickleCoder())
+    WAITING = BagStateSpec("waiting", PickleCoder())
+
+    def __init__(self, config: StoryConfig, updated_at_of_window):
+        self._config = config
+        self._updated_at = updated_at_of_window
+        self._stories = Metrics.counter(STAGE, "stories")
+        self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
+        self._joined = Metrics.counter(STAGE, "articles_joined")
+
+    def process(self, keyed, stories=beam.DoFn.StateParam(STORIES), seeded=beam.DoFn.StateParam(SEEDED),
+                frequencies=beam.DoFn.StateParam(FREQUENCIES), waiting=beam.DoFn.StateParam(WAITING)) -> Iterator:
+        _, (kind, value) = keyed
+        if kind == "seed":
+            live = {}
+            for row in value:  # a story's latest row wins
+                kept = live.get(row.story_id)
+                if kept is None or (instant(row.updated_at), row.articles) > (instant(kept.updated_at), kept.articles):
+                    live[row.story_id] = row
+            df = DocumentFrequencies()
+            for row in live.values():  # each earlier story's first article, as a batch run counts them
+                df.add(row.leader_terms or row.terms)
+            stories.write(live)
+            frequencies.write(df)
+            seeded.write(True)
+            pending = sorted(waiting.read(), key=lambda g: g.window_no)
+            waiting.clear()
+            for group in pending:
+                yield from self._assign(group, stories, frequencies)
+            return
+        if not seeded.read():
+            waiting.add(value)
+            return
+        yield from self._assign(value, stories, frequencies)
+
+    def _assign(self, group: _WindowGroup, stories, frequencies) -> Iterator:
+        live: dict = stories.read() or {}
+        df: DocumentFrequencies = frequencies.read() or DocumentFrequencies()
+        for p in group.profiles:  # IDF counts every article the stream has seen (and the seed)
+            df.add(p.terms)
+        frequencies.write(df)
+        index = StoryIndex(self._config, (Story.from_state(row) for row in live.values()))
+        index.reindex(df)
+        before = {story_id: len(row.article_ids or ()) for story_id, row in live.items()}
+        assigned = index.assign_all(group.profiles, df)
+        touched = set(assigned.values())
+        updated_at = self._updated_at(group.end_micros)
+        newest = max((instant(p.published) for p in group.profiles), default=None)
+        kept = {}
+        for story_id, story in index.stories.items():
+            state = story.to_state(updated_at) if story_id in touched else live[story_id]
+            if newest is None or (newest - instant(story.last_published)).total_seconds() <= \
+                    self._config.window_hours * 3600:
+                kept[story_id] = state
+            if story_id not in touched:
+                continue
+            known = before.get(story_id)
+            self._joined.inc(len(story.members) - (known or 1))
+            (self._continued if known is not None else self._stories).inc()
+            for member in story.members:
+                yield _at(group, (member, story_id))
+            yield beam.pvalue.TaggedOutput(ROWS, _at(group, (story_id, story)))
+            yield beam.pvalue.TaggedOutput(STATE, _at(group, state))
+        stories.write(kept)
+        # Copies in this window of articles of earlier windows: their canonical's story, if
+        # that story is still live (members of touched stories were emitted above).
+        wanted = set(group.canonicals) - set(assigned)
+        if wanted:
+            for story_id, story in index.stories.items():
+                if story_id in touched:
+                    continue
+                for member in wanted.intersection(story.members):
+                    yield _at(group, (member, story_id))
+
+
+def _at(group: _WindowGroup, value) -> TimestampedValue:
+    from apache_beam.utils.timestamp import Timestamp
+
+    return TimestampedValue(value, Timestamp(micros=group.end_micros))
+
+
+class _GroupOfWindowFn(beam.DoFn):
+    def __init__(self, memory: KeyedMemory):
+        self._memory = memory
+
+    def process(self, keyed, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam) -> Iterator:
+        _, values = keyed
+        profiles, canonicals = [], []
+        for value in values:
+            (profiles if isinstance(value, StoryProfile) else canonicals).append(value)
+        yield _KEY, ("window", _WindowGroup(self._memory.window_no(timestamp), win.max_timestamp().micros,
+                                            profiles, canonicals))
+
+
+def _set_story(keyed: tuple[str, dict]) -> Iterator:
+    _, joined = keyed
+    story = next(iter(joined["story"]), None)
+    for row in joined["rows"]:
+        yield row._replace(story_id=story)
+
+
+def _story_row(keyed: tuple[str, dict]) -> Iterator[StoryRow]:
+    _, joined = keyed
+    for story in joined["story"]:
+        keys = Counter(story.keys)
+        for more in joined["keys"]:
+            keys.update(more)
+        yield StoryRow(story.story_id, story.first_published, story.last_published, story.articles,
+                       [name for name, _ in story.outlets.most_common()], story.title,
+                       [key for key, _ in keys.most_common(TOP_KEYS)])
+
+
+def _updated_at(micros: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(micros / 1e6, dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+class AssignStoriesKeyed(beam.PTransform):
+    """{"kept", "articles", "duplicates", "earlier"} -> {"articles", "duplicates", "stories",
+    "state"}, per window of a stream (see the module docstring).
+
+    Args:
+        config: the grouping's settings.
+        memory: the stream's windows.
+    """
+
+    def __init__(self, config: Optional[StoryConfig], memory: KeyedMemory):
+        super().__init__()
+        self._config = config or StoryConfig()
+        self._memory = memory
+
+    def expand(self, inputs: dict):
+        kept, articles = inputs["kept"], inputs["articles"]
+        duplicates, earlier = inputs["duplicates"], inputs["earlier"]
+        memory = self._memory
+        groups = (
+            (kept | "Profile" >> beam.Map(profile_of),
+             duplicates | "CanonicalIds" >> beam.Map(lambda d: d.canonical_article_id))
+            | "ProfilesAndCanonicals" >> beam.Flatten()
+            | "OneKey" >> beam.WithKeys(lambda _: _KEY)
+            | "GroupWindow" >> beam.GroupByKey()
+            | "StampWindow" >> beam.ParDo(_GroupOfWindowFn(memory)).with_output_types(STR_KEYED)
+        )
+        seed = (
+            earlier
+            | "SeedList" >> beam.combiners.ToList()
+            | "AsSeed" >> beam.Map(lambda rows: (_KEY, ("seed", rows))).with_output_types(STR_KEYED)
+        )
+        assigned = (
+            (into_global(groups, "Groups"), seed)
+            | "SeedAndWindows" >> beam.Flatten()
+            | "AssignInOrder" >> beam.ParDo(_AssignInOrderFn(self._config, _updated_at)).with_outputs(
+                ROWS, STATE, main=MAPPING)
+        )
+        mapping = back_into(assigned[MAPPING], memory, "Mapping")
+        with_story = (
+            {"rows": articles | "KeyArticles" >> beam.WithKeys(lambda a: a.article_id), "story": mapping}
+            | "JoinArticles" >> beam.CoGroupByKey()
+            | "ArticleStory" >> beam.FlatMap(_set_story).with_output_types(Article)
+        )
+        duplicates_with_story = (
+            {"rows": duplicates | "KeyDuplicates" >> beam.WithKeys(lambda d: d.canonical_article_id),
+             "story": mapping}
+            | "JoinDuplicates" >> beam.CoGroupByKey()
+            | "DuplicateStory" >> beam.FlatMap(_set_story).with_output_types(Duplicate)
+        )
+        keys = (
+            with_story
+            | "StoryKeys" >> beam.Map(lambda a: (a.story_id, sorted(_story_keys(a))))
+            | "KeysPerStory" >> beam.GroupByKey()
+            | "FlatKeys" >> beam.Map(lambda kv: (kv[0], [k for ks in kv[1] for k in ks]))
+        )
+        rows = (
+            {"story": back_into(assigned[ROWS], memory, "Rows"), "keys": keys}
+            | "JoinKeys" >> beam.CoGroupByKey()
+            | "StoryRows" >> beam.FlatMap(_story_row).with_output_types(StoryRow)
+        )
+        state = back_into(assigned[STATE], memory, "State") | "TypeState" >> beam.Map(lambda s: s).with_output_types(
+            StoryState)
+        return {"articles": with_story, "duplicates": duplicates_with_story, "stories": rows, "state": state}
