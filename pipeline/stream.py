@@ -38,7 +38,7 @@ from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
-from transforms.state import STATE_DIR, compact_state, prune_dedup_index
+from transforms.state import STATE_DIR, compact_state, prune_dedup_index, prune_story_index
 
 DEFAULT_STREAM_RUNNER = "PrismRunner"
 _TERMINAL = {PipelineState.DONE, PipelineState.FAILED, PipelineState.CANCELLED, PipelineState.UPDATED,
@@ -166,7 +166,8 @@ def stream(argv: Optional[list[str]] = None) -> RunOutcome:
             state = _wait(result, drain)
             metrics = collect_metrics(result)
         if state == "DONE":
-            pruned = prune_dedup_index(news.output, news.dedup_window_days)
+            pruned = prune_dedup_index(news.output, news.dedup_window_days) + \
+                prune_story_index(news.output, news.dedup_window_days)
             compacted = compact_state(news.output, stream_id, news.state_max_files)
     finally:
         manifest = build_manifest(stream_id, options.get_all_options(drop_default=True), metrics, state, started,

@@ -75,6 +75,8 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
         root, "stories",
         "SELECT articles, array_to_string(outlets, ', '), strftime(first_published, '%Y-%m-%d %H:%M'), "
         "strftime(last_published, '%Y-%m-%d %H:%M'), title FROM t "
+        # a stream writes a row per window that added to a story: its latest (largest) one
+        "QUALIFY row_number() OVER (PARTITION BY story_id ORDER BY articles DESC, last_published DESC) = 1 "
         "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id LIMIT 10", run_id)))
     console.print(_table("Failures, drops and warnings", ["stage", "severity", "error", "url", "detail"],
                          query(root, "failures",

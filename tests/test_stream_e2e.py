@@ -251,3 +251,18 @@ def test_copies_in_later_windows_carry_their_canonicals_story(streamed):
                          [duplicates]).fetchall()
     assert len(copies) >= 2
     assert all(story is not None and story == story_of[canonical] for canonical, story in copies), copies
+
+
+def test_summary_lists_each_story_of_the_stream_once(streamed):
+    """A stream writes a stories row per window that added to a story; the summary shows
+    each story once, with its latest totals."""
+    from rich.console import Console
+
+    from pipeline.summary import print_summary
+
+    console = Console(record=True, width=200)
+    print_summary(str(streamed["out"]), "live", console)
+    text = console.export_text()
+    stories = text.split("Top stories", 1)[1].split("Failures, drops and warnings", 1)[0]
+    meeting = [line for line in stories.splitlines() if "Shamkhani" in line]
+    assert len(meeting) == 1 and "2" in meeting[0].split()[1:3], stories

@@ -85,8 +85,8 @@ class _AssignFn(beam.DoFn):
             if isinstance(element, StoryState):
                 earlier.append(element)
                 df.add(element.leader_terms or element.terms)
-            else:
-                packed = _pack(element)
+            else:  # packed where it was profiled (see packed_profile_of): intern its words here
+                packed = element._replace(terms=(tuple(sys.intern(t) for t in element.terms[0]), element.terms[1]))
                 df.add(packed.terms[0])
                 profiles.append(packed)
         index = StoryIndex(self._config, (Story.from_state(row) for row in earlier))
@@ -106,11 +106,12 @@ class _AssignFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(STORIES, (story.story_id, story))
 
 
-def _pack(p: StoryProfile) -> StoryProfile:
-    """A profile held until its turn: its words as two tuples, the words interned (one
-    string object per distinct word for the whole group), not a dict (about a third of the
-    memory per word)."""
-    return p._replace(terms=(tuple(sys.intern(t) for t in p.terms), tuple(p.terms.values())))
+def packed_profile_of(article: Article) -> StoryProfile:
+    """The profile as it crosses the shuffle and waits for its turn: its words and counts as
+    two tuples, not a dict (about a third of the memory per word; the one group holds a
+    run's profiles at once). ``_unpack`` makes the dict back, one profile at a time."""
+    p = profile_of(article)
+    return p._replace(terms=(tuple(p.terms), tuple(p.terms.values())))
 
 
 def _unpack(p: StoryProfile) -> StoryProfile:
@@ -186,7 +187,7 @@ class AssignStories(beam.PTransform):
         kept, articles = inputs["kept"], inputs["articles"]
         duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         config = self._config
-        profiles = kept | "Profile" >> beam.Map(profile_of)
+        profiles = kept | "Profile" >> beam.Map(packed_profile_of)
         earliest = (profiles
                     | "PublishedAt" >> beam.Map(lambda p: p.published)
                     | "Earliest" >> beam.CombineGlobally(_earliest))
