@@ -14,7 +14,10 @@ pairs with Overall <= 1.5 are same story (36), >= 3.5 different (69), the rest l
 
 A pair with an article the pipeline did not keep as an article or a copy (too short, a
 failure) counts as "not merged", and the number of such pairs is reported. Targets: pair
-F1 >= 0.95, at most 2% of the different pairs merged.
+F1 >= 0.95, at most 2% of the different pairs merged. Also reported: which articles were not
+kept and why (``not_kept``: the failure row's error and the file's word count), and the same
+scores over the pairs whose two articles were both kept (``kept_pairs``): what the story
+stage decided, apart from what the extractor dropped before it.
 
 The page: the text's first ten words as the title (the file has no separate title), its
 sentences in paragraphs, inside a plain article template. The pipeline extracts the text
@@ -117,9 +120,20 @@ def stories_by_url(out: Path) -> dict[str, str]:
     return found
 
 
-def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str]) -> dict:
+def not_kept(out: Path) -> dict[str, str]:
+    """url -> error of every page the run did not keep (its failures/ rows)."""
+    import duckdb
+
+    files = [str(p) for p in (out / "failures").rglob("*.parquet")]
+    if not files:
+        return {}
+    return dict(duckdb.connect().execute("SELECT url, error FROM read_parquet(?)", [files]).fetchall())
+
+
+def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str], kept_only: bool = False) -> dict:
+    """Pair scores; ``kept_only``: only the pairs whose two articles both got a story."""
     tp = fp = fn = tn = lost = 0
-    merged_different = []
+    merged_different, split_same = [], []
     for row in rows:
         overall = float(row["Overall"])
         if SAME < overall < DIFFERENT:
@@ -128,9 +142,13 @@ def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str]) -> di
         sa, sb = story.get(url_of[a]), story.get(url_of[b])
         if sa is None or sb is None:
             lost += 1
+            if kept_only:
+                continue
         merged = sa is not None and sa == sb
         if overall <= SAME:
             tp, fn = tp + merged, fn + (not merged)
+            if not merged:
+                split_same.append(row["pair_id"])
         else:
             fp, tn = fp + merged, tn + (not merged)
             if merged:
@@ -140,7 +158,8 @@ def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str]) -> di
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"same_pairs": tp + fn, "different_pairs": fp + tn, "merged_same": tp, "split_same": fn,
             "merged_different": fp, "merged_different_share": round(fp / (fp + tn), 4) if fp + tn else 0.0,
-            "merged_different_pair_ids": merged_different, "pairs_missing_an_article": lost,
+            "merged_different_pair_ids": merged_different, "split_same_pair_ids": split_same,
+            "pairs_missing_an_article": lost,
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
@@ -172,6 +191,14 @@ def main(argv: list[str] | None = None) -> dict:
                 said = proc.stdout.strip().splitlines()[-1]
                 story = stories_by_url(out)
                 scored = score(rows, url_of, story)
+                scored["kept_pairs"] = {k: v for k, v in score(rows, url_of, story, kept_only=True).items()
+                                        if k != "pairs_missing_an_article"}
+                dropped = not_kept(out)
+                words = {aid: len(text.split()) for row in rows
+                         for aid, text in zip(row["pair_id"].split("_"), (row["text1"], row["text2"]))}
+                scored["not_kept"] = sorted(({"article": aid, "error": dropped[url], "words_in_file": words[aid]}
+                                             for aid, url in url_of.items() if url in dropped),
+                                            key=lambda d: d["article"])
                 if result is not None and scored != result:
                     raise SystemExit("two runs of the same input gave different stories")
                 result = scored
@@ -185,6 +212,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"different pairs merged {out['merged_different']} of {out['different_pairs']} "
           f"({out['merged_different_share']:.1%}); pairs missing an article {out['pairs_missing_an_article']}; "
           f"{said}")
+    kept = out["kept_pairs"]
+    lost = ", ".join(f"{d['article']} ({d['error']}, {d['words_in_file']} words)" for d in out["not_kept"])
+    print(f"pairs whose two articles were kept: F1 {kept['f1']} (precision {kept['precision']}, recall "
+          f"{kept['recall']}); different pairs merged {kept['merged_different']} of {kept['different_pairs']}; "
+          f"not kept: {lost}")
     save(RESULTS, out)
     return out
 
