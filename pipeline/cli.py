@@ -5,6 +5,8 @@
                                                               poll continuously, a window at a time
     newsbeam demo [--output OUT]                              serve samples/ on loopback, ingest, summarise
     newsbeam summary OUT                                      summarise a dataset with DuckDB
+    newsbeam report OUT [--run_id ID] [--html PATH]           one HTML page of a run: funnel, sources,
+                                                              duplicates, stories, entities, failures, timings
     newsbeam --feeds FEEDS --output OUT [beam options]       same as `run` (for launchers)
 
 ``run`` with no ``--runner`` uses the FnApiRunner, the engine the DirectRunner runs on
@@ -242,6 +244,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         from pipeline.summary import main as summary_main
 
         return summary_main(rest)
+    if command == "report":
+        from pipeline.report import main as report_main
+
+        return report_main(rest)
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 

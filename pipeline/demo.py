@@ -1,4 +1,5 @@
-"""``newsbeam demo``: serve the bundled samples/ site on loopback, ingest it, summarise.
+"""``newsbeam demo``: serve the bundled samples/ site on loopback, ingest it, summarise, and
+write the run's HTML report (``OUT/reports/<run_id>.html``).
 
 Nothing leaves the machine: the site is served on 127.0.0.1 and the pipeline runs with
 ``--allow_private_hosts`` so it may fetch from there.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from pipeline.cli import run
 from pipeline.loopback import PLACEHOLDER, LoopbackSite
+from pipeline.report import write_report
 from pipeline.summary import print_summary
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -40,4 +42,5 @@ def main(argv: list[str]) -> int:
             "--allow_private_hosts", "--per_host_delay=0.1", *beam_args,
         ])
     print_summary(args.output, outcome.run_id)
+    print(f"Report of this run (one HTML file, opens offline): {write_report(args.output, outcome.run_id)}")
     return 0 if outcome.manifest["conservation"]["balanced"] else 1

@@ -129,3 +129,28 @@ def test_the_default_runners_worker_processes_write_to_s3_too(sample_site, s3_en
                            endpoint_override=s3_endpoint.removeprefix("http://"))
     table = pads.dataset(f"{BUCKET}/default/articles", filesystem=fs, format="parquet", partitioning="hive").to_table()
     assert table.num_rows == balance["articles"]
+
+
+def test_the_report_of_a_run_is_read_from_s3(two_runs, s3_endpoint, tmp_path):
+    """A fresh process (no file system options left over from the runs) reports the first
+    run from the bucket, given the same S3 flags as `newsbeam run`."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    lxml_html = pytest.importorskip("lxml.html")
+    first, _ = two_runs
+    page = tmp_path / "first.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "report", f"s3://{BUCKET}/out", "--run_id=first", f"--html={page}",
+         f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={KEY}", f"--s3_secret_access_key={SECRET}",
+         f"--s3_region_name={REGION}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    dom = lxml_html.fromstring(page.read_text(encoding="utf-8"))
+    counts = first.manifest["conservation"]
+    funnel = dom.xpath("//section[@id='funnel']")[0]
+    assert [funnel.get("data-articles"), funnel.get("data-duplicates")] == [str(counts["articles"]),
+                                                                           str(counts["duplicates"])]
+    shown = sum(int(r[1].text_content()) for r in dom.xpath("//section[@id='sources']//table//tbody/tr"))
+    assert shown == counts["articles"] > 0  # rows read from the bucket, not only the manifest

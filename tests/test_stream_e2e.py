@@ -266,3 +266,20 @@ def test_summary_lists_each_story_of_the_stream_once(streamed):
     stories = text.split("Top stories", 1)[1].split("Failures, drops and warnings", 1)[0]
     meeting = [line for line in stories.splitlines() if "Shamkhani" in line]
     assert len(meeting) == 1 and "2" in meeting[0].split()[1:3], stories
+
+
+def test_the_report_of_a_stream_shows_its_windows(streamed, tmp_path):
+    lxml_html = pytest.importorskip("lxml.html")
+    from pipeline.report import write_report
+
+    out = streamed["out"]
+    page = lxml_html.fromstring(Path(write_report(str(out), "live", str(tmp_path / "live.html"))).read_text())
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("live-*.json")]
+    windows = [r for r in records if r.get("kind") == "window"]
+    assert windows and page.xpath("//section[@id='windows']/@data-windows") == [str(len(windows))]
+    rows = page.xpath("//section[@id='windows']//table//tbody/tr")
+    assert sum(int(r[3].text_content()) for r in rows) == sum(w["conservation"]["articles"] for w in windows)
+    delays = [float(r[8].text_content()) for r in rows]
+    assert all(d >= 0 for d in delays)  # a record is written after its window ends
+    stream = json.loads((out / "runs" / "live.json").read_text())
+    assert page.xpath("//section[@id='funnel']/@data-articles") == [str(stream["conservation"]["articles"])]

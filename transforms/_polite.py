@@ -49,6 +49,7 @@ from transforms._http import (
     http_get,
     make_session,
 )
+from transforms._timing import busy_counter, timed_outputs
 
 
 class RobotsDisallowed(FetchError):
@@ -354,6 +355,7 @@ class _PoliteFetchFn(beam.DoFn):
         self._attempts = Metrics.counter(stage, "http_attempts")
         self._retried = Metrics.counter(stage, "retried")
         self._hosts = Metrics.counter(stage, "hosts")
+        self._busy = busy_counter(stage)
 
     def setup(self) -> None:
         # One client (session, robots cache) per process, shared by this DoFn's threads.
@@ -367,6 +369,9 @@ class _PoliteFetchFn(beam.DoFn):
         """Fetches the elements' requests politely; yields what ``handle`` makes of each, as
         each settles (so what follows in the fused stage, extraction, works while the rest
         are fetched, and the batch's pages are never all held at once)."""
+        return timed_outputs(self._busy, self._fetch(elements))
+
+    def _fetch(self, elements: list[Any]) -> Iterator[Any]:
         requests = []
         for index, element in enumerate(elements):
             req = self._to_request(element)

@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 from schemas.elements import Article, Duplicate, StoryRow, StoryState
 from schemas.timeutil import utc_now_iso
 from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant, profile
+from transforms._timing import timed
 
 __all__ = ["AssignStories", "StoryConfig"]
 
@@ -78,6 +79,7 @@ class _AssignFn(beam.DoFn):
         self._loaded = Metrics.counter(STAGE, "earlier_stories_loaded")
         self._joined = Metrics.counter(STAGE, "articles_joined")
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable]) -> Iterator:
         profiles, earlier = [], []
         df = DocumentFrequencies()

@@ -32,6 +32,7 @@ from schemas.elements import Article, DedupEntry, Duplicate
 from transforms._joins import WithWindowValue
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
+from transforms._timing import timed
 from transforms.keyed_index import MatchKeyedIndex
 from transforms.near_duplicates import FindNearDuplicates, entry_of
 
@@ -78,6 +79,7 @@ class _SplitGroupFn(beam.DoFn):
         self._received = Metrics.counter(STAGE, f"received_{method}")
         self._dropped = Metrics.counter(STAGE, f"dropped_{method}")
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable[Article]]) -> Iterator[Article]:
         _, group = keyed
         canonical, *copies = sorted(group, key=canonical_order)

@@ -37,6 +37,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import DROP, Article, Failure, FetchedPage
 from schemas.timeutil import sane_iso
+from transforms._timing import timed
 from transforms._urls import article_id, canonical_url
 
 __all__ = ["ExtractArticles", "extract_article", "content_hash"]
@@ -280,6 +281,7 @@ class _ExtractArticleFn(beam.DoFn):
         self._too_short = Metrics.counter(STAGE, "dropped_too_short")
         self._words = Metrics.distribution(STAGE, "word_count")
 
+    @timed(STAGE)
     def process(self, page: FetchedPage) -> Iterator[Article]:
         self._received.inc()
         item = page.item

@@ -41,6 +41,7 @@ from schemas.elements import DedupEntry
 from schemas.timeutil import parse_iso
 from transforms._keyed import DAY, STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._minhash import DedupConfig, band_keys, estimated_similarity
+from transforms._timing import timed
 
 __all__ = ["MatchKeyedIndex"]
 
@@ -73,6 +74,7 @@ class _LookUpBandsFn(beam.DoFn):
     def __init__(self, window_days: float):
         self._window_days = window_days
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, _Seen], timestamp=beam.DoFn.TimestampParam,
                 members=beam.DoFn.StateParam(MEMBERS), expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:
         _, seen = keyed
@@ -117,6 +119,7 @@ class _VerifyCandidatesFn(beam.DoFn):
         self._verified = Metrics.counter(STAGE, "index_verified_pairs")
         self._rejected = Metrics.counter(STAGE, "index_rejected_candidates")
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, tuple[str, _Seen]], timestamp=beam.DoFn.TimestampParam,
                 entry_state=beam.DoFn.StateParam(ENTRY), pending=beam.DoFn.StateParam(PENDING),
                 expire=beam.DoFn.TimerParam(EXPIRE)) -> Iterator:

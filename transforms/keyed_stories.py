@@ -41,6 +41,7 @@ from apache_beam.transforms.window import TimestampedValue
 from schemas.elements import Article, Duplicate, StoryRow, StoryState
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
 from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant
+from transforms._timing import timed
 from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of
 
 __all__ = ["AssignStoriesKeyed"]
@@ -72,6 +73,7 @@ class _AssignInOrderFn(beam.DoFn):
         self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
         self._joined = Metrics.counter(STAGE, "articles_joined")
 
+    @timed(STAGE)
     def process(self, keyed, stories=beam.DoFn.StateParam(STORIES), seeded=beam.DoFn.StateParam(SEEDED),
                 frequencies=beam.DoFn.StateParam(FREQUENCIES), waiting=beam.DoFn.StateParam(WAITING)) -> Iterator:
         _, (kind, value) = keyed

@@ -44,6 +44,7 @@ from transforms._minhash import (
     shingles,
     signature,
 )
+from transforms._timing import timed
 
 __all__ = ["FindNearDuplicates", "within_window", "entry_of"]
 
@@ -94,6 +95,7 @@ class _ResolveGroupFn(beam.DoFn):
         self._verified = Metrics.counter(STAGE, "verified_pairs")
         self._rejected = Metrics.counter(STAGE, "rejected_candidates")
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable[tuple]]) -> Iterator:
         from transforms.deduplicate import as_duplicate, canonical_order
 

@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import ERROR, UNIT_FEED, WARNING, Failure, FeedItem, FeedSource, FetchedFeed
 from schemas.timeutil import sane_iso
+from transforms._timing import timed
 from transforms._urls import canonical_url
 
 __all__ = ["ParseFeeds", "entry_to_item"]
@@ -112,6 +113,7 @@ class _ParseFeedFn(beam.DoFn):
         self._no_link = Metrics.counter(STAGE, "items_without_link")
         self._bozo = Metrics.counter(STAGE, "bozo_feeds")
 
+    @timed(STAGE)
     def process(self, feed: FetchedFeed) -> Iterator[FeedItem]:
         import feedparser
 

@@ -34,6 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.elements import UNIT_FEED, WARNING, Failure, FeedSource
+from transforms._timing import timed
 
 __all__ = ["ReadFeedList", "parse_feed_list"]
 
@@ -134,6 +135,7 @@ class _ReadFeedListFn(beam.DoFn):
         self._rejected = Metrics.counter(STAGE, "rejected")
         self._disabled = Metrics.counter(STAGE, "disabled")
 
+    @timed(STAGE)
     def process(self, source: tuple[str, Optional[bytes]]) -> Iterable[FeedSource]:
         path, raw = source
         if raw is None:

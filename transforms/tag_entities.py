@@ -26,6 +26,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms._entity_keys import Mention, Resolution, article_keys, clean, name_key, resolution, resolve
 from transforms._joins import WithWindowValue
+from transforms._timing import busy, busy_counter
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
@@ -207,9 +208,10 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
             Metrics.counter(STAGE, "long_articles_split").inc(split)
         model.max_length = max(model.max_length, self._chunk_chars + 1)
         mentions: list[list[Mention]] = [[] for _ in covered]
-        docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
-        for (i, offset, _), doc in zip(pieces, docs):
-            mentions[i].extend(mentions_of(doc, offset))
+        with busy(busy_counter(STAGE)):
+            docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
+            for (i, offset, _), doc in zip(pieces, docs):
+                mentions[i].extend(mentions_of(doc, offset))
         found = {id(a): entities_of(m) for a, m in zip(covered, mentions)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 

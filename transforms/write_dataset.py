@@ -36,6 +36,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
 from transforms._files import crash_point, ensure_dir, join, temp_dir, write_atomically
+from transforms._timing import timed
 
 __all__ = ["WriteDataset", "WriteTable", "entity_rows", "file_prefix"]
 
@@ -58,6 +59,7 @@ class _WritePartitionFn(beam.DoFn):
         self._rows = Metrics.counter(STAGE, f"{spec.name}_rows")
         self._files = Metrics.counter(STAGE, f"{spec.name}_files")
 
+    @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable[Any]], win=beam.DoFn.WindowParam,
                 pane=beam.DoFn.PaneInfoParam) -> Iterator[tuple[str, str, int]]:
         partition, rows = keyed
@@ -155,6 +157,7 @@ class _WriteRowsFn(beam.DoFn):
         self._bundle = uuid.uuid4().hex[:12]
         self._seq = 0
 
+    @timed(STAGE)
     def process(self, row: Any) -> Iterator[tuple[str, str, int]]:
         partition = self._spec.partition_of(row)
         handle = self._open.get(partition)
@@ -167,6 +170,7 @@ class _WriteRowsFn(beam.DoFn):
             del self._open[partition]
             yield self._close(handle)
 
+    @timed(STAGE)
     def finish_bundle(self) -> Iterator:
         for handle in self._open.values():
             yield GlobalWindows.windowed_value(self._close(handle))
