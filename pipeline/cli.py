@@ -33,6 +33,7 @@ from pipeline import commit
 from pipeline.graph import build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
+from pipeline.progress import ProgressDisplay
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, crash_point
 from transforms.state import compact_state, prune_dedup_index, prune_story_index
@@ -129,8 +130,9 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
     try:
         pipeline = beam.Pipeline(runner=local_runner(options), options=options)
         build(pipeline, news, run_id)
-        result = pipeline.run()
-        state = str(result.wait_until_finish())
+        with ProgressDisplay(f"run {run_id}", news.progress_interval, news.quiet):
+            result = pipeline.run()  # the FnApiRunner returns when the run is over
+            state = str(result.wait_until_finish())
         metrics = collect_metrics(result)
         if state == "DONE":
             crash_point("before_commit")

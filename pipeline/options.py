@@ -78,6 +78,11 @@ class NewsOptions(PipelineOptions):
         parser.add_argument("--story_window_hours", type=float, default=72.0,
                             help="Stories: an article joins only a story whose last article is at most "
                                  "this many hours from it (earlier runs' stories included).")
+        parser.add_argument("--quiet", action="store_true", default=False,
+                            help="No progress display while the run works (pipeline/progress.py).")
+        parser.add_argument("--progress_interval", type=float, default=None,
+                            help="Seconds between two progress refreshes (default: 1 on a terminal, else 30: "
+                                 "one plain line on stderr each time).")
         parser.add_argument("--max_rows_per_file", type=int, default=100_000,
                             help="Rows per Parquet file before a partition rolls to a new file.")
         # Streaming (`newsbeam stream`); a batch run ignores them.

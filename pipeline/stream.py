@@ -36,6 +36,7 @@ from pipeline.cli import RunOutcome, new_run_id, report
 from pipeline.graph import StreamEnds, build
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
+from pipeline.progress import ProgressDisplay
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
 from transforms.state import STATE_DIR, compact_state, prune_dedup_index, prune_story_index
@@ -162,8 +163,9 @@ def stream(argv: Optional[list[str]] = None) -> RunOutcome:
         with _runner_endpoint(options) as _, drain.installed():
             pipeline = beam.Pipeline(options=options)
             build(pipeline, news, stream_id, stream=ends)
-            result = pipeline.run()
-            state = _wait(result, drain)
+            with ProgressDisplay(f"stream {stream_id}", news.progress_interval, news.quiet):
+                result = pipeline.run()
+                state = _wait(result, drain)
             metrics = collect_metrics(result)
         if state == "DONE":
             pruned = prune_dedup_index(news.output, news.dedup_window_days) + \

@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.elements import Article, DedupEntry, Duplicate
+from transforms import _progress as progress
 from transforms._joins import WithWindowValue
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
@@ -77,7 +78,7 @@ class _SplitGroupFn(beam.DoFn):
     def __init__(self, method: str):
         self._method = method
         self._received = Metrics.counter(STAGE, f"received_{method}")
-        self._dropped = Metrics.counter(STAGE, f"dropped_{method}")
+        self._dropped = progress.counter(STAGE, f"dropped_{method}")
 
     @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable[Article]]) -> Iterator[Article]:

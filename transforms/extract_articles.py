@@ -37,6 +37,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import DROP, Article, Failure, FetchedPage
 from schemas.timeutil import sane_iso
+from transforms import _progress as progress
 from transforms._timing import timed
 from transforms._urls import article_id, canonical_url
 
@@ -276,7 +277,7 @@ class _ExtractArticleFn(beam.DoFn):
         self._index_line_ratio = index_line_ratio
         self._not_article = Metrics.counter(STAGE, "dropped_not_article")
         self._received = Metrics.counter(STAGE, "received")
-        self._emitted = Metrics.counter(STAGE, "emitted")
+        self._emitted = progress.counter(STAGE, "emitted")
         self._failed = Metrics.counter(STAGE, "failed")
         self._too_short = Metrics.counter(STAGE, "dropped_too_short")
         self._words = Metrics.distribution(STAGE, "word_count")

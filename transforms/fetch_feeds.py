@@ -27,6 +27,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from schemas.elements import UNIT_FEED, Failure, FeedSource, FeedValidators, FetchedFeed
 from schemas.timeutil import utc_now_iso
+from transforms import _progress as progress
 from transforms._http import FetchConfig
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
 from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch, _PoliteFetchFn, host_of
@@ -65,7 +66,7 @@ def _to_request(pair: tuple[FeedSource, Optional[FeedValidators]]) -> FetchReque
 
 def _handle(pair: tuple[FeedSource, Optional[FeedValidators]], outcome: FetchOutcome) -> Iterator:
     source, previous = pair
-    Metrics.counter(STAGE, "received").inc()
+    progress.counter(STAGE, "received").inc()
     if outcome.error is not None:
         Metrics.counter(STAGE, "failed").inc()
         yield beam.pvalue.TaggedOutput(

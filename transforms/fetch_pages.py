@@ -36,6 +36,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from schemas.elements import DROP, Duplicate, Failure, FeedItem, FetchedPage, SeenUrl
 from schemas.timeutil import utc_now_iso
+from transforms import _progress as progress
 from transforms._http import FetchConfig
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._polite import FetchOutcome, FetchRequest, PoliteFetch, RobotsDisallowed
@@ -68,7 +69,7 @@ class _PickOnePerUrlFn(beam.DoFn):
     def __init__(self, refetch: bool) -> None:
         self._refetch = refetch
         self._items = Metrics.counter(STAGE, "items")
-        self._repeats = Metrics.counter(STAGE, "dropped_same_url")
+        self._repeats = progress.counter(STAGE, "dropped_same_url")
         self._seen = Metrics.counter(STAGE, "dropped_seen")
 
     def process(self, keyed: tuple[str, dict]) -> Iterator[FeedItem]:
@@ -153,7 +154,7 @@ def _to_request(item: FeedItem) -> FetchRequest:
 
 
 def _handle(item: FeedItem, outcome: FetchOutcome) -> Iterator:
-    Metrics.counter(STAGE, "received").inc()
+    progress.counter(STAGE, "received").inc()
     if isinstance(outcome.error, RobotsDisallowed):
         Metrics.counter(STAGE, "dropped_robots").inc()
         yield beam.pvalue.TaggedOutput(

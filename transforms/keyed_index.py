@@ -39,6 +39,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from schemas.elements import DedupEntry
 from schemas.timeutil import parse_iso
+from transforms import _progress as progress
 from transforms._keyed import DAY, STR_KEYED, KeyedMemory, back_into, expiry, into_global
 from transforms._minhash import DedupConfig, band_keys, estimated_similarity
 from transforms._timing import timed
@@ -169,7 +170,7 @@ def _decide(keyed: tuple[str, dict]) -> Iterator:
             continue
         old_id, similarity, _ = matches[0]
         method = "url" if old_id == article.article_id else "near_text"
-        Metrics.counter(STAGE, f"dropped_index_{method}").inc()
+        progress.counter(STAGE, f"dropped_index_{method}").inc()
         yield beam.pvalue.TaggedOutput(DUPLICATES, as_duplicate(article, old_id, method, similarity))
 
 

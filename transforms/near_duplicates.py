@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import Article, DedupEntry
 from schemas.timeutil import parse_iso, utc_now_iso
+from transforms import _progress as progress
 from transforms._joins import WithWindowValue
 from transforms._minhash import (
     ComponentsFn,
@@ -91,7 +92,7 @@ class _ResolveGroupFn(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
-        self._dropped = Metrics.counter(STAGE, "dropped_near_text")
+        self._dropped = progress.counter(STAGE, "dropped_near_text")
         self._verified = Metrics.counter(STAGE, "verified_pairs")
         self._rejected = Metrics.counter(STAGE, "rejected_candidates")
 

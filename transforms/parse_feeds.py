@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import ERROR, UNIT_FEED, WARNING, Failure, FeedItem, FeedSource, FetchedFeed
 from schemas.timeutil import sane_iso
+from transforms import _progress as progress
 from transforms._timing import timed
 from transforms._urls import canonical_url
 
@@ -108,7 +109,7 @@ class _ParseFeedFn(beam.DoFn):
 
     def __init__(self) -> None:
         self._received = Metrics.counter(STAGE, "received")
-        self._items = Metrics.counter(STAGE, "items")
+        self._items = progress.counter(STAGE, "items")
         self._failed = Metrics.counter(STAGE, "failed")
         self._no_link = Metrics.counter(STAGE, "items_without_link")
         self._bozo = Metrics.counter(STAGE, "bozo_feeds")

@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Entity, Failure
+from transforms import _progress as progress
 from transforms._entity_keys import Mention, Resolution, article_keys, clean, name_key, resolution, resolve
 from transforms._joins import WithWindowValue
 from transforms._timing import busy, busy_counter
@@ -227,7 +228,7 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
 
 class _AttachEntitiesFn(beam.DoFn):
     def __init__(self) -> None:
-        self._emitted = Metrics.counter(STAGE, "emitted")
+        self._emitted = progress.counter(STAGE, "emitted")
         self._mentions = Metrics.distribution(STAGE, "entities_per_article")
 
     def process(self, result: PredictionResult) -> Iterator[Article]:

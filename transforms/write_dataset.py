@@ -35,6 +35,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 
 from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
+from transforms import _progress as progress
 from transforms._files import crash_point, ensure_dir, join, temp_dir, write_atomically
 from transforms._timing import timed
 
@@ -47,7 +48,7 @@ BUNDLE_ROW_GROUP = 1_000  # rows held per open file, and per row group, when wri
 
 def _count_failures(rows: list[Any]) -> None:
     for (unit, severity), n in Counter((row.unit, row.severity) for row in rows).items():
-        Metrics.counter(STAGE, f"failures_{unit}_{severity}").inc(n)
+        progress.counter(STAGE, f"failures_{unit}_{severity}").inc(n)
 
 
 class _WritePartitionFn(beam.DoFn):
@@ -165,7 +166,7 @@ class _WriteRowsFn(beam.DoFn):
             handle = self._open[partition] = self._new_file(partition)
         handle.add(row)
         if self._spec.name == "failures":
-            Metrics.counter(STAGE, f"failures_{row.unit}_{row.severity}").inc()
+            progress.counter(STAGE, f"failures_{row.unit}_{row.severity}").inc()
         if handle.rows >= self._max_rows:
             del self._open[partition]
             yield self._close(handle)
