@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def streamed(tmp_path_factory):
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
              "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
-             "--run_id=live"],
+             "--run_id=live", "--progress_interval=1"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         site.start_publishing(1.5)
         urls = {site.url(p) for p in ITEMS}
@@ -283,3 +284,18 @@ def test_the_report_of_a_stream_shows_its_windows(streamed, tmp_path):
     assert all(d >= 0 for d in delays)  # a record is written after its window ends
     stream = json.loads((out / "runs" / "live.json").read_text())
     assert page.xpath("//section[@id='funnel']/@data-articles") == [str(stream["conservation"]["articles"])]
+
+
+def test_the_stream_shows_growing_progress_on_stderr(streamed):
+    """On Prism the loopback workers run in the stream's process: their tallies reach the
+    plain progress lines while the stream polls."""
+    lines = [line for line in streamed["stderr"].splitlines() if line.startswith("newsbeam stream live:")]
+    assert len(lines) >= 2, streamed["stderr"][-2000:]
+
+    def count(line: str, label: str) -> int:
+        return int(re.search(rf"\| {label} (\d+)", line).group(1))
+
+    polled = [count(line, "feeds polled") for line in lines]
+    fetched = [count(line, "pages fetched") for line in lines]
+    assert polled == sorted(polled) and polled[-1] > polled[0]  # a poll every second
+    assert fetched == sorted(fetched) and fetched[-1] >= len(ITEMS)  # every item fetched (attempts counted)
