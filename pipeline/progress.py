@@ -115,14 +115,15 @@ class ProgressDisplay:
         from rich.table import Table
 
         elapsed = time.monotonic() - self._start
-        table = Table(title=f"newsbeam {self._title} — {_clock(elapsed)} elapsed", title_justify="left")
+        table = Table(title=f"newsbeam {self._title}", title_justify="left",
+                      caption=f"{_clock(elapsed)} elapsed", caption_justify="left")
         table.add_column("stage")
         table.add_column("so far", justify="right")
         table.add_column("rate", justify="right")
         for label, count in self.counts():
             table.add_row(label, str(count), _rate(count, elapsed))
         if not self.reported():
-            table.caption = NOT_REPORTED
+            table.caption += f"; {NOT_REPORTED}"
         return table
 
     def _loop(self) -> None:
