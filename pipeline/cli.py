@@ -7,7 +7,11 @@
     newsbeam summary OUT                                      summarise a dataset with DuckDB
     newsbeam report OUT [--run_id ID] [--html PATH]           one HTML page of a run: funnel, sources,
                                                               duplicates, stories, entities, failures, timings
+    newsbeam doctor OUT [--repair]                            find unreadable files; --repair moves them aside
     newsbeam --feeds FEEDS --output OUT [beam options]       same as `run` (for launchers)
+
+Exit status: 0 done, 1 the run failed, 2 a usage error (nothing written), 3 nothing could be
+ingested (every feed or every item failed), 4 another run or stream holds OUT, 130 interrupted.
 
 ``run`` with no ``--runner`` uses the FnApiRunner, the engine the DirectRunner runs on
 locally (naming it skips the DirectRunner's attempt to download Prism, which fails
@@ -17,9 +21,12 @@ offline), with one SDK worker process per core (``every_core``). Any Beam runner
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import shlex
+import signal
 import sys
 import time
 import uuid
@@ -28,12 +35,15 @@ from typing import Any, NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner, fn_runner
 
 from pipeline import commit
 from pipeline.graph import build
+from pipeline.lock import OutputLock, OutputLocked
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from pipeline.progress import ProgressDisplay
+from pipeline.validate import UsageError, check_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, crash_point
 from transforms.state import compact_state, prune_dedup_index, prune_story_index
@@ -96,7 +106,6 @@ def local_runner(options) -> Optional[Any]:
         return None
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.job.utils import dict_to_struct
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
 
     # As Beam's PortableRunner does: a protobuf Struct has no integers (2 would reach the
@@ -106,27 +115,66 @@ def local_runner(options) -> Optional[Any]:
     given.setdefault("beam:option:default_sdk_harness_log_level:v1", "WARNING")
     info = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
                                                 pipeline_options=dict_to_struct(given))
-    return FnApiRunner(provision_info=ExtendedProvisionInfo(info))
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    # "exec": the shell Beam starts it with is replaced, so no shell is left to die of a Ctrl-C.
+    workers = SubprocessSDKEnvironment.from_command_string(f"exec {shlex.quote(sys.executable)} -m pipeline.worker")
+    return _LocalRunner(default_environment=workers, provision_info=ExtendedProvisionInfo(info))
+
+
+class _LocalRunner(FnApiRunner):
+    """The FnApiRunner in ``multi_processing`` mode, its worker processes started as
+    ``python -m pipeline.worker`` (which leaves Ctrl-C to the launcher). Beam replaces the
+    default environment with its own command in that mode, so the mode is set to
+    ``in_memory`` for the call (the worker count and this environment stay; the warning
+    Beam logs about that pairing is dropped) and restored after it."""
+
+    def run_pipeline(self, pipeline, options):
+        direct = options.view_as(DirectOptions)
+        mode, direct.direct_running_mode = direct.direct_running_mode, "in_memory"
+        fn_runner._LOGGER.addFilter(_not_the_mode_warning)
+        try:
+            return super().run_pipeline(pipeline, options)
+        finally:
+            direct.direct_running_mode = mode
+            fn_runner._LOGGER.removeFilter(_not_the_mode_warning)
+
+
+def _not_the_mode_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("If direct_num_workers is not equal to 1")
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run; the message says what was committed."""
 
 
 def run(argv: Optional[list[str]] = None) -> RunOutcome:
-    """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/)."""
+    """Runs one ingestion; returns the run id and its manifest (also written to OUT/runs/).
+
+    Raises ``UsageError`` (nothing written) when the options, the feed list, the model, OUT
+    or its state cannot work; ``OutputLocked`` when another run or stream writes to OUT;
+    ``RunInterrupted`` on Ctrl-C / SIGTERM."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
     news = options.view_as(NewsOptions)
-    if news.missing_required():
-        raise SystemExit(f"newsbeam run: missing {' and '.join(news.missing_required())} "
-                         "(see `newsbeam run --help`)")
-    every_core(options, sys.argv[1:] if argv is None else argv)
+    FileSystems.set_options(options)  # what beam.Pipeline does: s3:// needs its options before that
+    check_options(options, argv, "run")  # before anything is written (pipeline/validate.py)
+    every_core(options, argv)
     run_id = news.run_id or new_run_id()
     news.run_id = run_id
+    with OutputLock(news.output, run_id):
+        return _run_locked(options, news, run_id)
+
+
+def _run_locked(options, news: NewsOptions, run_id: str) -> RunOutcome:
     started, clock = utc_now_iso(), time.monotonic()
     # Earlier runs first: a committed one that died mid-move is completed, an abandoned
     # staging folder (its process gone before its commit point) removed.
-    FileSystems.set_options(options)  # what beam.Pipeline does: s3:// needs its options before that
     recovered = commit.recover(news.output, write_manifest)
     commit.claim(news.output, run_id)
     state, metrics, committed, pruned, compacted = "FAILED", {}, [], [], []
     in_commit = False  # between the commit point and the last move: the next start completes it
+    interrupted: Optional[str] = None
     try:
         pipeline = beam.Pipeline(runner=local_runner(options), options=options)
         build(pipeline, news, run_id)
@@ -147,15 +195,27 @@ def run(argv: Optional[list[str]] = None) -> RunOutcome:
             pruned = prune_dedup_index(news.output, news.dedup_window_days) + \
                 prune_story_index(news.output, news.dedup_window_days)
             compacted = compact_state(news.output, run_id, news.state_max_files)
+    except KeyboardInterrupt:
+        if in_commit:
+            interrupted = (f"interrupted during the commit of run {run_id}: it is committed, and the next run "
+                           "on this output completes the move")
+        elif committed:
+            interrupted = f"interrupted after run {run_id} was committed (its files are in place)"
+        else:
+            state = "INTERRUPTED"
+            interrupted = "interrupted; nothing committed (the state is as it was)"
     finally:
-        if in_commit:  # committed but not all moved: left for the next start to roll forward
+        if in_commit and interrupted is None:  # committed but not all moved: the next start rolls forward
             raise RuntimeError(f"run {run_id} committed but its files were not all moved; "
                                "the next run on this output completes the move")
-        manifest = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
-        manifest["state_files_pruned"] = pruned
-        manifest["state_files_compacted"] = compacted
-        path = write_manifest(news.output, manifest)
-        cleanup_temp(news.output, run_id)
+        if not in_commit:
+            manifest = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
+            manifest["state_files_pruned"] = pruned
+            manifest["state_files_compacted"] = compacted
+            path = write_manifest(news.output, manifest)
+            cleanup_temp(news.output, run_id)
+    if interrupted:
+        raise RunInterrupted(interrupted)
     return RunOutcome(run_id, news.output, manifest, path)
 
 
@@ -182,14 +242,39 @@ def _cmd_run(argv: list[str]) -> int:
     return report(run(argv), "run")
 
 
+# Exit statuses (README, "When something is wrong").
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def nothing_ingested(manifest: dict) -> Optional[str]:
+    """Why a finished run ingested nothing because nothing could be (every feed or every
+    item failed), or None. A run with nothing new (every item seen before) is fine."""
+    feeds, counts = manifest.get("feeds") or {}, manifest.get("conservation") or {}
+    if feeds.get("listed") and feeds.get("failed", 0) >= feeds["listed"]:
+        return f"every feed failed ({feeds['failed']} of {feeds['listed']}; see failures/ or `newsbeam report`)"
+    if counts.get("items_in") and counts.get("failed", 0) >= counts["items_in"]:
+        return f"every item failed ({counts['failed']} of {counts['items_in']}; see failures/)"
+    return None
+
+
 def report(outcome: RunOutcome, kind: str, note: str = "") -> int:
     """Prints a run's (or stream's) state and balance; returns the exit status."""
-    balance = outcome.manifest["conservation"]
-    print(f"{kind} {outcome.run_id}: {outcome.manifest['state']}{note}; manifest {outcome.manifest_path}")
+    manifest = outcome.manifest
+    balance = manifest["conservation"]
+    print(f"{kind} {outcome.run_id}: {manifest['state']}{note}; manifest {outcome.manifest_path}")
+    feeds = manifest.get("feeds")
+    if feeds and kind == "run":
+        print("feeds {listed} = ok {ok} + failed {failed}".format(**feeds))
     print("items in {items_in} = articles {articles} + duplicates {duplicates} + dropped "
           "{dropped} + failed {failed}: {verdict}".format(
               **balance, verdict="balanced" if balance["balanced"] else "NOT BALANCED"))
-    return 0 if balance["balanced"] and outcome.manifest["state"] == "DONE" else 1
+    if manifest["state"] != "DONE" or not balance["balanced"]:
+        return EXIT_FAILED
+    why = nothing_ingested(manifest) if kind == "run" else None
+    if why:
+        print(f"newsbeam {kind}: nothing ingested: {why}", file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK
 
 
 # glibc's malloc keeps what a process freed (many arenas for many threads, and a moving
@@ -225,9 +310,57 @@ def release_freed_memory() -> dict[str, str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """The command line; every error a person can cause ends in one line on stderr and an
+    exit status (``--debug`` adds the traceback)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    command = argv[0] if argv and not argv[0].startswith("--") else "run"
+    try:
+        with _sigterm_interrupts():
+            return _main(argv)
+    except UsageError as exc:
+        return _fail(command, str(exc), EXIT_USAGE, debug)
+    except OutputLocked as exc:
+        return _fail(command, f"refused: {exc}", EXIT_BUSY, debug)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        return _fail(command, str(exc) or "interrupted", EXIT_INTERRUPTED, debug)
+    except Exception as exc:  # noqa: BLE001 (a failed run: one line, the manifest has the rest)
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        return _fail(command, f"failed: {type(exc).__name__}: {reason} (--debug shows the traceback)",
+                     EXIT_FAILED, debug)
+
+
+def _fail(command: str, message: str, status: int, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"newsbeam {command}: {message}", file=sys.stderr, flush=True)
+    return status
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (what cron, systemd and Airflow send) stops a run like Ctrl-C. A stream
+    installs its own handlers (drain first)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (a test calling main in a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     release_freed_memory()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = [a for a in argv if a != "--debug"]
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command.startswith("--") and command not in ("--help",):
         # Options first, no command: `run` (how launchers such as Airflow's Beam operator call it).
@@ -250,6 +383,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         from pipeline.report import main as report_main
 
         return report_main(rest)
+    if command == "doctor":
+        from pipeline.doctor import main as doctor_main
+
+        return doctor_main(rest)
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 

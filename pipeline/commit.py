@@ -39,7 +39,16 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.tables import TABLES
-from transforms._files import TEMP_DIR, cleanup_temp, crash_point, ensure_dir, join, temp_dir, write_atomically
+from transforms._files import (
+    TEMP_DIR,
+    cleanup_temp,
+    crash_point,
+    ensure_dir,
+    join,
+    match_under,
+    temp_dir,
+    write_atomically,
+)
 from transforms.state import STATE_DIR
 
 DATA_DIR = "data"
@@ -57,10 +66,6 @@ def staged_data_root(root: str, run_id: str) -> str:
 
 def _exists(path: str) -> bool:
     return FileSystems.exists(path)
-
-
-def _matches(pattern: str) -> list[str]:
-    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
 
 
 def _write_listing(files: list, root: str, run_id: str) -> None:
@@ -99,7 +104,7 @@ def plan(root: str, run_id: str) -> list[tuple[str, str]]:
     moves.sort(key=lambda m: (order.get(m[1][len(root) + 1:].split("/", 1)[0], len(order)), m[1]))
     for name in STATE_TABLES:
         spec = TABLES[name]
-        for path in sorted(_matches(join(staging, STATE_DIR, spec.directory, "*.parquet"))):
+        for path in match_under(join(staging, STATE_DIR, spec.directory), "*.parquet"):
             moves.append((path, join(root, STATE_DIR, spec.directory, path.rsplit("/", 1)[-1])))
     return moves
 
@@ -168,7 +173,7 @@ def recover(root: str, write_manifest) -> dict[str, list[str]]:
     staging_root = join(root, TEMP_DIR)
     # Files one level down (every batch run's folder has its owner file); the first path
     # segment below _temporary is the run id (an object store lists every key below).
-    found = {p[len(staging_root) + 1:].split("/")[0] for p in _matches(join(staging_root, "*", "*"))}
+    found = {p[len(staging_root) + 1:].split("/")[0] for p in match_under(staging_root, "*", "*")}
     for folder in sorted(f for f in found if f):
         record = _read_json(join(staging_root, folder, RECORD))
         if record is not None:

@@ -68,6 +68,13 @@ def conservation(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {"items_in": items_in, **ended, "accounted": accounted, "balanced": accounted == items_in}
 
 
+def feed_account(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Feeds listed against feeds that failed (fetch errors, unparseable feeds)."""
+    listed = metrics.get("feed_list", {}).get("emitted", 0)
+    failed = metrics.get("feed_fetch", {}).get("failed", 0) + metrics.get("feed_parse", {}).get("failed", 0)
+    return {"listed": listed, "failed": failed, "ok": max(listed - failed, 0)}
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -100,6 +107,7 @@ def build_manifest(run_id: str, options: Mapping[str, Any], metrics: dict, state
         "stages": {stage: metrics.get(stage, {}) for stage in STAGES},
         "other_metrics": {k: v for k, v in metrics.items() if k not in STAGES},
         "conservation": conservation(metrics),
+        "feeds": feed_account(metrics),
     }
 
 

@@ -78,6 +78,10 @@ class NewsOptions(PipelineOptions):
         parser.add_argument("--story_window_hours", type=float, default=72.0,
                             help="Stories: an article joins only a story whose last article is at most "
                                  "this many hours from it (earlier runs' stories included).")
+        parser.add_argument("--allow_empty", action="store_true", default=False,
+                            help="Run even when the feed list has no usable feed (otherwise a usage error).")
+        parser.add_argument("--debug", action="store_true", default=False,
+                            help="On an error, print the traceback as well as the one-line message.")
         parser.add_argument("--quiet", action="store_true", default=False,
                             help="No progress display while the run works (pipeline/progress.py).")
         parser.add_argument("--progress_interval", type=float, default=None,

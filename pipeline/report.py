@@ -26,7 +26,6 @@ stream, ``windows`` (per-window counts and the delay from a window's end to its 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import html
 import io
@@ -41,14 +40,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 
 from pipeline.manifest import manifest_path
+from pipeline.validate import ArgumentParser
 from schemas.tables import TABLES
-from transforms._files import ensure_dir, join
+from transforms._files import ensure_dir, escape_pattern, join, match_under
 from transforms._timing import BUSY
 
-__all__ = ["RunData", "load_run", "render", "write_report", "main", "escape_pattern"]
+__all__ = ["RunData", "load_run", "render", "write_report", "main"]
 
 COLUMNS = {
-    "articles": ("article_id", "url", "source", "title", "published", "word_count", "story_id", "run_id"),
+    "articles": ("article_id", "url", "source", "title", "published", "word_count", "language", "story_id",
+                 "run_id"),
     "duplicates": ("url", "article_id", "canonical_article_id", "method", "similarity", "source", "title",
                    "published", "run_id"),
     "failures": ("stage", "url", "feed_url", "error", "detail", "http_status", "severity", "unit", "run_id"),
@@ -58,14 +59,8 @@ COLUMNS = {
 TOP = 12
 
 
-def escape_pattern(path: str) -> str:
-    """``path`` with the characters a FileSystems pattern reads as wildcards made literal."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
-
-
 def _run_files(root: str, table: str, run_id: str) -> list[str]:
-    pattern = join(escape_pattern(root), TABLES[table].directory, "**", f"{escape_pattern(run_id)}-*.parquet")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return match_under(join(root, TABLES[table].directory), "**", f"{escape_pattern(run_id)}-*.parquet")
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -112,7 +107,7 @@ class RunData:
 
 def latest_run_id(root: str) -> Optional[str]:
     """The newest record under ``OUT/runs/`` (a run's, a stream's or a window's)."""
-    found = FileSystems.match([join(escape_pattern(root), "runs", "*.json")])[0].metadata_list
+    found = FileSystems.match([join(escape_pattern(join(root, "runs")), "*.json")])[0].metadata_list
     if not found:
         return None
     newest = max(found, key=lambda m: (m.last_updated_in_seconds, m.path))
@@ -127,9 +122,8 @@ def load_run(root: str, run_id: str) -> RunData:
         path = manifest_path(root, run_id)
         manifest = _read_json(path) if FileSystems.exists(path) else {**manifest, "run_id": run_id}
     windows = []
-    pattern = join(escape_pattern(root), "runs", f"{escape_pattern(run_id)}-*.json")
-    for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        record = _read_json(meta.path)
+    for path in match_under(join(root, "runs"), f"{escape_pattern(run_id)}-*.json"):
+        record = _read_json(path)
         if record.get("kind") == "window" and record.get("stream_id") == run_id:
             windows.append(record)
     tables = {name: _read_table(root, name, run_id) for name in COLUMNS}
@@ -460,7 +454,7 @@ def write_report(root: str, run_id: Optional[str] = None, path: Optional[str] = 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="newsbeam report", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="newsbeam report", description=__doc__.splitlines()[0])
     parser.add_argument("output", help="Dataset root written by newsbeam run or newsbeam stream.")
     parser.add_argument("--run_id", default=None, help="Run (or stream) to report (default: the latest).")
     parser.add_argument("--html", default=None, help="Where to write the page (default: OUT/reports/<run_id>.html).")

@@ -29,14 +29,17 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.cli import RunOutcome, new_run_id, report
 from pipeline.graph import StreamEnds, build
+from pipeline.lock import OutputLock
 from pipeline.manifest import build_manifest, collect_metrics, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from pipeline.progress import ProgressDisplay
+from pipeline.validate import UsageError, check_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
 from transforms.state import STATE_DIR, compact_state, prune_dedup_index, prune_story_index
@@ -137,22 +140,23 @@ def _wait(result, drain: _Drain) -> str:
 
 def stream(argv: Optional[list[str]] = None) -> RunOutcome:
     """Runs a stream until ``--max_polls`` or a drain; returns its id and final manifest."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
     news = options.view_as(NewsOptions)
-    if news.missing_required():
-        raise SystemExit(f"newsbeam stream: missing {' and '.join(news.missing_required())}")
     if news.warc_input:
-        raise SystemExit("newsbeam stream: --warc_input is for batch runs (`newsbeam run`)")
-    for name, value in (("poll_interval", news.poll_interval), ("window", news.window),
-                        ("max_polls", news.max_polls), ("early_delay", news.early_delay),
-                        ("seen_retention_days", news.seen_retention_days)):
-        if value is not None and value <= 0:
-            raise SystemExit(f"newsbeam stream: --{name} must be > 0 (got {value})")
+        raise UsageError("--warc_input is for batch runs (`newsbeam run`)")
+    FileSystems.set_options(options)
+    check_options(options, argv, "stream")  # before anything is written (pipeline/validate.py)
     standard = options.view_as(StandardOptions)
     standard.runner = standard.runner or DEFAULT_STREAM_RUNNER
     standard.streaming = True
     stream_id = news.run_id or f"s{new_run_id()}"
     news.run_id = stream_id
+    with OutputLock(news.output, stream_id):
+        return _stream_locked(options, news, stream_id)
+
+
+def _stream_locked(options: PipelineOptions, news: NewsOptions, stream_id: str) -> RunOutcome:
     marker = join(temp_dir(news.output, stream_id), "STOP")
     ends = StreamEnds(news.poll_interval, news.window, time.time(), news.max_polls, marker,
                       seen_retention_days=news.seen_retention_days, early_delay=news.early_delay)

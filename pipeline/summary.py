@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import re
 from typing import Optional
 
-import duckdb
 from apache_beam.io.filesystems import FileSystems
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.manifest import manifest_path
+from pipeline.report import latest_run_id, load_run
+from pipeline.validate import ArgumentParser
 from transforms._files import join
-
-
-def _glob(root: str, table: str) -> Optional[str]:
-    pattern = join(root, table, "**", "*.parquet")
-    return pattern if FileSystems.match([pattern])[0].metadata_list else None
-
-
-def query(root: str, table: str, sql: str, run_id: Optional[str] = None) -> list[tuple]:
-    """Runs ``sql`` with ``t`` bound to the table (this run's rows only if run_id is given)."""
-    pattern = _glob(root, table)
-    if pattern is None:
-        return []
-    con = duckdb.connect()
-    source = f"read_parquet('{pattern}', hive_partitioning=true)"
-    where = "WHERE run_id = '{}'".format(run_id.replace("'", "''")) if run_id else ""
-    con.execute(f"CREATE VIEW t AS SELECT * FROM {source} {where}")
-    return con.execute(sql).fetchall()
 
 
 def _table(title: str, columns: list[str], rows: list[tuple]) -> Table:
@@ -43,6 +27,8 @@ def _table(title: str, columns: list[str], rows: list[tuple]) -> Table:
 
 def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> None:
     console = console or Console(width=120)
+    run = load_run(root, run_id)  # this run's rows, as DuckDB views named after the tables
+    query = run.rows
     with FileSystems.open(manifest_path(root, run_id)) as handle:
         manifest = json.loads(handle.read())
     if manifest.get("kind") == "window":  # a stream's window record: its stream's rows so far
@@ -62,49 +48,44 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
     verdict = "[green]balanced[/green]" if c["balanced"] else "[red]NOT BALANCED[/red]"
     console.print(f"Items in {c['items_in']} = articles {c['articles']} + duplicates "
                   f"{c['duplicates']} + dropped {c['dropped']} + failed {c['failed']}: {verdict}\n")
-    console.print(_table("Articles", ["published", "source", "title", "words", "lang", "entities"], query(
-        root, "articles",
+    console.print(_table("Articles", ["published", "source", "title", "words", "lang", "entity keys"], query(
         "SELECT strftime(published, '%Y-%m-%d %H:%M'), source, title, word_count, language, "
-        "len(entities) FROM t ORDER BY published, title LIMIT 10", run_id)))
+        "(SELECT count(*) FROM entities e WHERE e.article_id = a.article_id) FROM articles a "
+        "ORDER BY published, title LIMIT 10")))
     console.print(_table("Duplicates", ["method", "url", "canonical_article_id"], query(
-        root, "duplicates",
-        "SELECT method, url, canonical_article_id FROM t ORDER BY method, url LIMIT 10", run_id)))
+        "SELECT method, url, canonical_article_id FROM duplicates ORDER BY method, url LIMIT 10")))
     console.print(_table("Top stories this run added to (articles of different outlets about one event; "
                          "totals across runs)",
                          ["articles", "outlets", "first", "last", "title"], query(
-        root, "stories",
         "SELECT articles, array_to_string(outlets, ', '), strftime(first_published, '%Y-%m-%d %H:%M'), "
-        "strftime(last_published, '%Y-%m-%d %H:%M'), title FROM t "
+        "strftime(last_published, '%Y-%m-%d %H:%M'), title FROM stories "
         # a stream writes a row per window that added to a story: its latest (largest) one
         "QUALIFY row_number() OVER (PARTITION BY story_id ORDER BY articles DESC, last_published DESC) = 1 "
-        "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id LIMIT 10", run_id)))
+        "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id LIMIT 10")))
     console.print(_table("Failures, drops and warnings", ["stage", "severity", "error", "url", "detail"],
-                         query(root, "failures",
-                               "SELECT stage, severity, error, url, left(detail, 60) FROM t "
-                               "ORDER BY stage, url LIMIT 15", run_id)))
+                         query("SELECT stage, severity, error, url, left(detail, 60) FROM failures "
+                               "ORDER BY stage, url LIMIT 15")))
     console.print(_table("Top entities (PERSON, GPE, ORG)", ["label", "entity", "mentions", "articles"], query(
-        root, "articles",
-        "SELECT e.label, any_value(e.text), count(*) AS n, count(DISTINCT article_id) "
-        "FROM (SELECT article_id, unnest(entities) AS e FROM t) "
-        "WHERE e.label IN ('PERSON', 'GPE', 'ORG') GROUP BY e.label, e.key "
-        "ORDER BY n DESC, e.label LIMIT 12", run_id)))
-    console.print(f"Dataset: {root}  (query it: duckdb -c \"SELECT title FROM read_parquet("
-                  f"'{join(root, 'articles', '**', '*.parquet')}', hive_partitioning=true)\")")
+        "SELECT label, list_sort(list_distinct(flatten(list(surface_forms))))[1], sum(mentions) AS n, "
+        "count(DISTINCT article_id) FROM entities WHERE label IN ('PERSON', 'GPE', 'ORG') GROUP BY label, key "
+        "ORDER BY n DESC, label, key LIMIT 12")))
+    pattern = join(root, "articles", "**", "*.parquet").replace("'", "''")
+    command = f"SELECT title FROM read_parquet('{pattern}', hive_partitioning=true)"
+    shell = '"' + re.sub(r'([\\"$`])', r"\\\1", command) + '"'  # the path stays data in SQL and in the shell
+    console.print(f"Dataset: {root}  (query it: duckdb -c {shell})", markup=False)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="newsbeam summary")
+    parser = ArgumentParser(prog="newsbeam summary")
     parser.add_argument("output", help="Dataset root written by newsbeam run or newsbeam stream.")
     parser.add_argument("--run_id", default=None, help="Run to summarise (default: the latest).")
     args = parser.parse_args(argv)
     run_id = args.run_id
     if run_id is None:
-        manifests = FileSystems.match([join(args.output, "runs", "*.json")])[0].metadata_list
-        if not manifests:
+        # The newest record: a run's or a finished stream's manifest, or a running stream's window.
+        run_id = latest_run_id(args.output)
+        if run_id is None:
             print(f"no runs under {args.output}")
             return 1
-        # The newest record: a run's or a finished stream's manifest, or a running stream's window.
-        newest = max(manifests, key=lambda m: (m.last_updated_in_seconds, m.path))
-        run_id = newest.path.rsplit("/", 1)[-1][: -len(".json")]
     print_summary(args.output, run_id)
     return 0

@@ -15,7 +15,8 @@ from conftest import RUNNER, SAMPLES
 from pipeline.cli import main as newsbeam
 from pipeline.cli import run
 from pipeline.demo import materialise_feed_list
-from pipeline.report import escape_pattern, write_report
+from pipeline.report import write_report
+from transforms._files import escape_pattern
 
 lxml_html = pytest.importorskip("lxml.html")
 

@@ -74,8 +74,9 @@ def test_growing_feed_lists_what_was_published():
 @pytest.mark.parametrize("flag", ["--poll_interval=0", "--window=-5", "--max_polls=0", "--early_delay=0"])
 def test_bad_stream_options_stop_before_anything_starts(tmp_path, flag):
     from pipeline.stream import stream
+    from pipeline.validate import UsageError
 
     out = tmp_path / "out"
-    with pytest.raises(SystemExit, match=f"{flag.split('=')[0]} must be > 0"):
+    with pytest.raises(UsageError, match=f"^{flag.replace('=', ' ')}: must be "):
         stream([f"--feeds={tmp_path / 'feeds.txt'}", f"--output={out}", flag])
     assert not out.exists()

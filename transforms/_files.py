@@ -7,8 +7,10 @@ readers globbing ``articles/**/*.parquet`` never see a half-written file.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import uuid
+import warnings
 from typing import IO, Callable
 
 from apache_beam.io.filesystems import FileSystems
@@ -18,6 +20,37 @@ TEMP_DIR = "_temporary"
 
 def join(*parts: str) -> str:
     return FileSystems.join(*parts)
+
+
+def escape_pattern(path: str) -> str:
+    """``path`` with the characters FileSystems patterns read as wildcards (``*``, ``?``,
+    ``[``) made literal: a user's directory is data, never a pattern."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def match_under(directory: str, *pattern: str) -> list[str]:
+    """The paths matching ``pattern`` (joined parts, wildcards allowed) below ``directory``
+    (taken literally), sorted."""
+    with warnings.catch_warnings():  # "[[]" (a literal "[") makes re warn of a nested set
+        warnings.simplefilter("ignore", FutureWarning)
+        found = FileSystems.match([join(escape_pattern(directory), *pattern)])[0].metadata_list
+    return sorted(m.path for m in found)
+
+
+def delete(paths: list[str]) -> None:
+    """Deletes files (and directory trees) by their exact paths. Beam's local file system
+    reads the paths it deletes as patterns, so a local path with ``[``, ``*`` or ``?`` in
+    it failed; local paths are removed directly, other schemes through FileSystems."""
+    remote = [p for p in paths if "://" in p]
+    for path in paths:
+        if "://" in path:
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    if remote:
+        FileSystems.delete(remote)
 
 
 def ensure_dir(path: str) -> None:
@@ -53,14 +86,14 @@ def cleanup_temp(root: str, run_id: str) -> None:
     """Removes the run's temporary directory, and the parent when no other run uses it."""
     path = temp_dir(root, run_id)
     if FileSystems.exists(path):  # a directory on a local disk: the tree goes
-        FileSystems.delete([path])
-    elif FileSystems.match([join(path, "*")])[0].metadata_list:
+        delete([path])
+    elif match_under(path, "*"):
         # An object store has no directories (``exists`` is False while keys remain below):
         # the trailing slash deletes every key under the prefix.
         FileSystems.delete([path + "/"])
     parent = join(root, TEMP_DIR)
-    if FileSystems.exists(parent) and not FileSystems.match([join(parent, "*")])[0].metadata_list:
-        FileSystems.delete([parent])
+    if FileSystems.exists(parent) and not match_under(parent, "*"):
+        delete([parent])
 
 
 def crash_point(name: str) -> None:

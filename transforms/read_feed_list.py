@@ -87,12 +87,28 @@ def _yaml_entries(text: str) -> Iterator[_Entry]:
         if isinstance(item, str):
             yield _Entry(item)
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            _check_types(item)
             tags = item.get("tags") or ()
             yield _Entry(item["url"].strip(), item.get("name"),
                          tuple(str(t) for t in (tags if isinstance(tags, list) else [tags])),
-                         item.get("language"), bool(item.get("enabled", True)))
+                         item.get("language"), item.get("enabled", True))
         else:
             yield _Entry(repr(item)[:200])  # reported as NotAFeedUrl
+
+
+# A YAML feed's fields and the types they must have: a value of another type is an error
+# (``enabled: "false"`` is a string, and a string is not false), never a guess.
+_FIELD_TYPES = {"url": (str,), "name": (str,), "language": (str,), "enabled": (bool,), "tags": (list, str)}
+
+
+def _check_types(item: dict) -> None:
+    for key, value in item.items():
+        if key not in _FIELD_TYPES:
+            raise ValueError(f"feed {item['url']!r}: unknown field {key!r} (fields: {', '.join(_FIELD_TYPES)})")
+        if value is not None and not isinstance(value, _FIELD_TYPES[key]):
+            kinds = " or ".join({"str": "text", "bool": "true/false", "list": "a list"}[t.__name__]
+                                for t in _FIELD_TYPES[key])
+            raise ValueError(f"feed {item['url']!r}: {key} must be {kinds}, not {value!r}")
 
 
 def detect_format(path: str, head: bytes) -> str:
@@ -151,8 +167,17 @@ class _ReadFeedListFn(beam.DoFn):
                     self.FAILED, Failure.of(STAGE, path, exc, detail=f"feed list unreadable at this poll: {exc}",
                                             unit=UNIT_FEED))
                 return
-        feeds, rejected, disabled = parse_feed_list(
-            raw.decode("utf-8", errors="replace"), detect_format(path, raw))
+        try:
+            feeds, rejected, disabled = parse_feed_list(
+                raw.decode("utf-8", errors="replace"), detect_format(path, raw))
+        except Exception as exc:  # YAML, OPML and field-type errors (a run checked them before it started)
+            if not self._tolerate:
+                raise
+            self._unreadable.inc()  # a stream keeps the feeds it polls; the list is read again next poll
+            yield beam.pvalue.TaggedOutput(
+                self.FAILED, Failure.of(STAGE, path, exc, detail=f"feed list invalid at this poll: {exc}",
+                                        unit=UNIT_FEED))
+            return
         self._disabled.inc(disabled)
         for entry, reason in rejected:
             self._rejected.inc()

@@ -19,14 +19,16 @@ take the union (for feeds, the newest row per URL wins).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Iterator
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.elements import Article, Duplicate, SeenUrl
 from schemas.tables import ROW_TYPES, TABLES
-from transforms._files import join, temp_dir, write_atomically
+from transforms._files import delete as delete_files
+from transforms._files import join, match_under, temp_dir, write_atomically
 from transforms._urls import canonical_url
 from transforms.write_dataset import WriteTable
 
@@ -37,8 +39,17 @@ STATE_DIR = "state"
 
 
 def state_files(root: str, table: str) -> list[str]:
-    pattern = join(root, STATE_DIR, TABLES[table].directory, "*.parquet")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return match_under(join(root, STATE_DIR, TABLES[table].directory), "*.parquet")
+
+
+def _parquet_records(path: str, columns: list[str]) -> Iterator[dict]:
+    """The records of one Parquet file, a row group at a time. (Beam's ReadAllFromParquet
+    reads a path as a pattern, so an OUT named with "[", "*" or "?" read nothing.)"""
+    with FileSystems.open(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        for group in range(parquet.num_row_groups):
+            yield from parquet.read_row_group(group, columns=present).to_pylist()
 
 
 def _to_row(record: dict, row_type: Any) -> Any:
@@ -71,7 +82,7 @@ class ReadState(beam.PTransform):
         return (
             pbegin
             | "StateFiles" >> beam.Create(files)
-            | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=columns)
+            | "ReadParquet" >> beam.FlatMap(_parquet_records, columns)
             | "ToRows" >> beam.Map(_to_row, row_type).with_output_types(row_type)
         )
 
@@ -127,7 +138,7 @@ def _prune(root: str, table: str, column: str, window_days: int, now: dt.datetim
         with FileSystems.open(path) as handle:
             times = pq.read_table(handle, columns=[column]).column(column).to_pylist()
         if not times or max(times) < cutoff:
-            FileSystems.delete([path])
+            delete_files([path])
             pruned.append(path)
     return pruned
 
@@ -204,6 +215,6 @@ def compact_state(root: str, run_id: str, max_files: int) -> list[str]:
         target = join(root, STATE_DIR, TABLES[table].directory, f"{run_id}-compacted.parquet")
         write_atomically(root, run_id, target, lambda handle, merged=merged: pq.write_table(merged, handle))
         stale = [f for f in files if f != target]
-        FileSystems.delete(stale)
+        delete_files(stale)
         replaced += stale
     return replaced

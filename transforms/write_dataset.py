@@ -37,6 +37,7 @@ from schemas.elements import Article, EntityRow
 from schemas.tables import TABLES, TableSpec, to_table
 from transforms import _progress as progress
 from transforms._files import crash_point, ensure_dir, join, temp_dir, write_atomically
+from transforms._files import delete as delete_files
 from transforms._timing import timed
 
 __all__ = ["WriteDataset", "WriteTable", "entity_rows", "file_prefix"]
@@ -133,7 +134,7 @@ class _OpenFile:
         """A failed bundle: its temporary file goes (the staging folder would go anyway)."""
         try:
             self._handle.close()
-            FileSystems.delete([self._tmp])
+            delete_files([self._tmp])
         except Exception:  # noqa: BLE001 - best effort; the run's temporary folder is removed at its end
             pass
 
