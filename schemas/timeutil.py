@@ -13,6 +13,11 @@ def utc_now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def micros_to_iso(micros: int) -> str:
+    """Microseconds since the epoch (a Beam timestamp) as a UTC ISO string."""
+    return dt.datetime.fromtimestamp(micros / 1e6, dt.timezone.utc).isoformat(timespec="microseconds")
+
+
 def to_utc(value: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken as UTC (what feeds and pages mean when they omit a zone)."""
     if value.tzinfo is None:

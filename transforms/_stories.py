@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
-from schemas.elements import StoryState
+from schemas.elements import StoryRow, StoryState
 from schemas.timeutil import EARLIEST, parse_iso
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
@@ -218,6 +218,16 @@ class Story:
         self.keys.update(set(p.entity_keys))
         if len(self.terms) > centroid_terms:
             self.terms = Counter(dict(self.terms.most_common(centroid_terms)))
+
+    def to_row(self, top_keys: int, more_keys: Iterable[Mapping[str, int]] = ()) -> StoryRow:
+        """The story's row of ``stories/``: outlets by articles, its ``top_keys`` entity keys
+        (counting ``more_keys`` too, without changing the story)."""
+        keys = Counter(self.keys)
+        for more in more_keys:
+            keys.update(more)
+        return StoryRow(self.story_id, self.first_published, self.last_published, self.articles,
+                        [name for name, _ in self.outlets.most_common()], self.title,
+                        [key for key, _ in keys.most_common(top_keys)])
 
     def to_state(self, updated_at: str) -> StoryState:
         outlets, keys = self.outlets.most_common(), self.keys.most_common()

@@ -160,10 +160,8 @@ def _finish(keyed: tuple[str, dict], updated_at: str) -> Iterator:
     if story is None:
         return
     for keys in joined["keys"]:
-        story.keys.update(keys)
-    yield StoryRow(story.story_id, story.first_published, story.last_published, story.articles,
-                   [name for name, _ in story.outlets.most_common()], story.title,
-                   [key for key, _ in story.keys.most_common(TOP_KEYS)])
+        story.keys.update(keys)  # kept in the state row too
+    yield story.to_row(TOP_KEYS)
     yield beam.pvalue.TaggedOutput("state", story.to_state(updated_at))
 
 

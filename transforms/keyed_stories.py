@@ -29,7 +29,6 @@ with the number of articles).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -39,6 +38,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.transforms.window import TimestampedValue
 
 from schemas.elements import Article, Duplicate, StoryRow, StoryState
+from schemas.timeutil import micros_to_iso
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
 from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant
 from transforms._timing import timed
@@ -168,18 +168,7 @@ def _set_story(keyed: tuple[str, dict]) -> Iterator:
 def _story_row(keyed: tuple[str, dict]) -> Iterator[StoryRow]:
     _, joined = keyed
     for story in joined["story"]:
-        keys = Counter(story.keys)
-        for more in joined["keys"]:
-            keys.update(more)
-        yield StoryRow(story.story_id, story.first_published, story.last_published, story.articles,
-                       [name for name, _ in story.outlets.most_common()], story.title,
-                       [key for key, _ in keys.most_common(TOP_KEYS)])
-
-
-def _updated_at(micros: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(micros / 1e6, dt.timezone.utc).isoformat(timespec="microseconds")
+        yield story.to_row(TOP_KEYS, joined["keys"])
 
 
 class AssignStoriesKeyed(beam.PTransform):
@@ -216,7 +205,7 @@ class AssignStoriesKeyed(beam.PTransform):
         assigned = (
             (into_global(groups, "Groups"), seed)
             | "SeedAndWindows" >> beam.Flatten()
-            | "AssignInOrder" >> beam.ParDo(_AssignInOrderFn(self._config, _updated_at)).with_outputs(
+            | "AssignInOrder" >> beam.ParDo(_AssignInOrderFn(self._config, micros_to_iso)).with_outputs(
                 ROWS, STATE, main=MAPPING)
         )
         mapping = back_into(assigned[MAPPING], memory, "Mapping")
