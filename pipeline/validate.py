@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import os
 import uuid
 from typing import Any, Callable, Iterable, Optional
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+LOG = logging.getLogger("newsbeam")
 
 __all__ = ["UsageError", "check_options", "unknown_flags", "check_state_files", "probe_output"]
 
@@ -92,6 +95,21 @@ def _known_flags() -> list[str]:
         for action in sub._actions:
             flags.update(s for s in action.option_strings if s.startswith("--"))
     return sorted(flags)
+
+
+# Runners that run in this process tree: every flag must be known to the Python SDK.
+LOCAL_RUNNERS = (None, "", "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                 "PrismRunner")
+
+
+def _newsbeam_flags() -> list[str]:
+    import argparse as _argparse
+
+    from pipeline.options import NewsOptions
+
+    parser = _argparse.ArgumentParser(add_help=False)
+    NewsOptions._add_argparse_args(parser)
+    return [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
 
 
 def unknown_flags(argv: Iterable[str]) -> list[tuple[str, Optional[str]]]:
@@ -224,9 +242,18 @@ def check_options(options: PipelineOptions, argv: list[str], command: str = "run
     """Every pre-flight check of a run or stream (see the module docstring)."""
     from pipeline.options import NewsOptions
 
+    runner = options.view_as(StandardOptions).runner
     for flag, near in unknown_flags(argv):
-        hint = f"; did you mean {near}?" if near else f" (see `newsbeam {command} --help`)"
-        raise UsageError(f"unknown flag {flag}{hint}")
+        if runner in LOCAL_RUNNERS:
+            hint = f"; did you mean {near}?" if near else f" (see `newsbeam {command} --help`)"
+            raise UsageError(f"unknown flag {flag}{hint}")
+        # A portable runner (Flink, Spark, Dataflow) hands flags Python does not know to its
+        # job server (Java options such as --object_reuse): only a near miss of one of
+        # newsbeam's own flags is refused.
+        ours = difflib.get_close_matches(flag, _newsbeam_flags(), n=1, cutoff=0.8)
+        if ours:
+            raise UsageError(f"unknown flag {flag}; did you mean {ours[0]}?")
+        LOG.warning("passing %s to the %s job server (not a flag of newsbeam or Beam's Python SDK)", flag, runner)
     news = options.view_as(NewsOptions)
     missing = news.missing_required()
     if missing:
