@@ -42,6 +42,7 @@ from pipeline.progress import ProgressDisplay
 from pipeline.validate import UsageError, check_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, join, temp_dir
+from transforms._stories import warm_up
 from transforms.state import STATE_DIR, compact_state, prune_dedup_index, prune_story_index
 
 DEFAULT_STREAM_RUNNER = "PrismRunner"
@@ -167,6 +168,10 @@ def _stream_locked(options: PipelineOptions, news: NewsOptions, stream_id: str) 
         with _runner_endpoint(options) as _, drain.installed():
             pipeline = beam.Pipeline(options=options)
             build(pipeline, news, stream_id, stream=ends)
+            # Prism's loopback workers run in this process: the stories' background table
+            # built here keeps the first window's bundle on the stories key short (see
+            # transforms.keyed_stories: a long one was seen overlapping the next).
+            warm_up()
             with ProgressDisplay(f"stream {stream_id}", news.progress_interval, news.quiet):
                 result = pipeline.run()
                 state = _wait(result, drain)

@@ -53,7 +53,7 @@ from schemas.elements import StoryRow, StoryState
 from schemas.timeutil import EARLIEST, parse_iso
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
-           "clear_caches", "instant", "Weighted", "background_share"]
+           "clear_caches", "instant", "Weighted", "background_share", "warm_up"]
 
 _WORD = re.compile(r"\w+")
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -152,6 +152,12 @@ def _background_frequencies() -> dict[str, float]:
             stem = _stem(word)
             by_stem[stem] = by_stem.get(stem, 0.0) + frequency
     return by_stem
+
+
+def warm_up() -> None:
+    """Builds the background word table now (a second or more: 60,000 words stemmed) rather
+    than inside the first small window's assignment."""
+    _background_frequencies()
 
 
 def background_share(term: str) -> float:

@@ -40,7 +40,15 @@ from apache_beam.transforms.window import TimestampedValue
 from schemas.elements import Article, Duplicate, StoryRow, StoryState
 from schemas.timeutil import micros_to_iso
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
-from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant
+from transforms._stories import (
+    DocumentFrequencies,
+    Story,
+    StoryConfig,
+    StoryIndex,
+    StoryProfile,
+    instant,
+    warm_up,
+)
 from transforms._timing import timed
 from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of
 
@@ -72,6 +80,16 @@ class _AssignInOrderFn(beam.DoFn):
         self._stories = Metrics.counter(STAGE, "stories")
         self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
         self._joined = Metrics.counter(STAGE, "articles_joined")
+
+    def setup(self) -> None:
+        # A stream's first windows are small, so their IDF uses the background table (seconds
+        # to build): built when the worker sets this step up, not inside a window's bundle.
+        # On Prism a bundle on this one key that took seconds was seen overlapping the next
+        # window's bundle (a second DoFn instance read the key's state before the first
+        # bundle committed it; the later commit won and a window's stories were lost), so
+        # `newsbeam stream` also builds the table before the pipeline starts (Prism's
+        # loopback workers share its process).
+        warm_up()
 
     @timed(STAGE)
     def process(self, keyed, stories=beam.DoFn.StateParam(STORIES), seeded=beam.DoFn.StateParam(SEEDED),
