@@ -260,3 +260,47 @@ def test_numpys_blas_finds_the_entities_blis_finds():
     found = mentions("numpy")
     assert sum(map(len, found)) > 20
     assert found == mentions("blis")
+
+
+def test_ner_in_its_own_process_finds_what_ner_in_the_worker_finds(ruler_model):
+    filler = "Nothing happened on this day in the capital.\n"
+    texts = ["In Tehran, Imad Khamis met Walid al-Moallem.",
+             "Imad Khamis arrived.\n" + filler * 60 + "Later Walid al-Moallem met Khamis in Tehran.\n",
+             "Nothing to see here."]
+    batch = [article(f"http://a/{i}", t, None) for i, t in enumerate(texts)]
+
+    def tagged(own_process: bool):
+        handler = SpacyModelHandler(ruler_model, chunk_chars=500, own_process=own_process)
+        return [r.inference for r in handler.run_inference(batch, handler.load_model())]
+
+    child = tagged(True)
+    assert child == tagged(False)
+    assert [len(found) for found in child] == [3, 4, 0]
+    assert all(texts[1][e.start:e.end] == e.text for e in child[1])  # offsets into the whole text
+
+
+def test_the_ner_process_ignores_ctrl_c_and_is_started_again_when_it_died(ruler_model):
+    import signal
+
+    from transforms._ner_process import TaggerProcess
+
+    tagger = TaggerProcess(ruler_model)
+    try:
+        first = tagger._child.pid
+        tagger._child.send_signal(signal.SIGINT)  # the launcher, not the child, handles Ctrl-C
+        assert [m.text for m in tagger.tag(["Imad Khamis in Tehran"], 8)[0]] == ["Imad Khamis", "Tehran"]
+        assert tagger._child.pid == first
+        tagger._child.kill()
+        tagger._child.wait()
+        assert [m.text for m in tagger.tag(["Walid al-Moallem"], 8)[0]] == ["Walid al-Moallem"]
+        assert tagger._child.pid != first
+    finally:
+        tagger.close()
+    assert tagger._child is None
+
+
+def test_a_model_the_ner_process_cannot_load_is_an_error_naming_it(tmp_path):
+    from transforms._ner_process import TaggerProcess
+
+    with pytest.raises(RuntimeError, match="the NER process failed: .*no_such_model"):
+        TaggerProcess(str(tmp_path / "no_such_model"))
