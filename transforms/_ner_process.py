@@ -92,6 +92,8 @@ class TaggerProcess:
         return reply
 
     def tag(self, pieces: list[str], batch_size: int) -> list[list[Mention]]:
+        if not pieces:
+            return []
         with self._lock:
             if self._child is None or self._child.poll() is not None:
                 self._start()
@@ -109,9 +111,12 @@ class TaggerProcess:
             child.wait(timeout=30)
 
     def __del__(self) -> None:
-        child = self._child
-        if child is not None and child.poll() is None:
-            child.kill()
+        child = getattr(self, "_child", None)
+        try:
+            if child is not None and child.poll() is None:
+                child.kill()
+        except Exception:  # noqa: BLE001 (at interpreter exit; the child ends on EOF anyway)
+            pass
 
 
 def _serve(model: str, blas: str) -> None:
