@@ -7,8 +7,8 @@ Why not in the worker itself: spaCy's parser code drops and retakes the GIL many
 document, and an SDK worker has a dozen other threads (gRPC channels, state and data
 handlers, progress) to hand it to; the worker also runs with small malloc thresholds
 (``pipeline.cli``) that keep a long run's memory flat but make each of spaCy's many
-short-lived arrays a fresh mapping. NER alone took 23.4 s on this machine's benchmark texts
-and 26.6 s with those thresholds; inside the worker it took 29 s. The child has one
+short-lived arrays a fresh mapping. NER alone took 23.2 s on this machine's benchmark texts
+and 26.8 s with those thresholds (medians of three); inside the worker it took 29 s. The child has one
 thread and glibc's default malloc, and only Mention tuples (no Doc) come back.
 
 Only plain data crosses the pipe (pickled lists of str, of Mention tuples). A child
