@@ -7,7 +7,7 @@ Texts are the 181 human-written article bodies of the extraction benchmark, repe
   ``nlp.pipe(texts, batch_size=64)``, keeping each doc's entities: the loop a user would
   write, the fastest the model can go here.
 - ``raw_blis``: ``raw`` on thinc's default matrix library (blis) instead of numpy's
-  OpenBLAS (``transforms.tag_entities.NER_BLAS``): what the switch saves, and whether the
+  OpenBLAS (``transforms._spacy.NER_BLAS``): what the switch saves, and whether the
   entities stay the same (``blis_vs_numpy``: mentions found by one and not the other).
 - ``pipeline``: ``Create(articles) | TagEntities(SpacyModelHandler(model))`` on the
   FnApiRunner (one worker), entities attached to each article, keys resolved: the stage as

@@ -173,7 +173,7 @@ def _check_feeds(path: str, allow_empty: bool) -> None:
 def _check_model(name: str) -> None:
     """The model is found and has an NER component, read from its config.cfg (its weights are
     loaded by the workers: loading them here too cost the launcher 0.9 s and 90 MB)."""
-    from transforms.tag_entities import _config_of, _needed_components
+    from transforms._spacy import _config_of, _needed_components
 
     try:
         config = _config_of(name)

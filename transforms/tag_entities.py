@@ -27,10 +27,10 @@ from transforms import _progress as progress
 from transforms._entity_keys import Mention, Resolution, article_keys, name_key, resolution, resolve
 from transforms._joins import WithWindowValue
 from transforms._ner_process import TaggerProcess
-from transforms._spacy import DEFAULT_MODEL, NER_BLAS, _config_of, _needed_components, load_ner_pipeline, mentions_of  # noqa: F401  (re-exported: the NER model's loading lives there)
+from transforms._spacy import DEFAULT_MODEL, load_ner_pipeline, mentions_of
 from transforms._timing import busy, busy_counter
 
-__all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline"]
+__all__ = ["TagEntities", "SpacyModelHandler", "entity_key", "load_ner_pipeline", "mentions_of", "DEFAULT_MODEL"]
 
 STAGE = "entities"
 
@@ -110,17 +110,15 @@ class SpacyModelHandler(ModelHandler[Article, PredictionResult, Any]):
         if split:
             Metrics.counter(STAGE, "long_articles_split").inc(split)
         mentions: list[list[Mention]] = [[] for _ in covered]
+        texts = [piece for _, _, piece in pieces]
         with busy(busy_counter(STAGE)):
             if isinstance(model, TaggerProcess):
-                per_piece = model.tag([piece for _, _, piece in pieces], self._batch_size)
-                for (i, offset, _), piece_mentions in zip(pieces, per_piece):
-                    mentions[i].extend(m._replace(start=m.start + offset, end=m.end + offset)
-                                       for m in piece_mentions)
+                per_piece = model.tag(texts, self._batch_size)
             else:
                 model.max_length = max(model.max_length, self._chunk_chars + 1)
-                docs = model.pipe((piece for _, _, piece in pieces), batch_size=self._batch_size)
-                for (i, offset, _), doc in zip(pieces, docs):
-                    mentions[i].extend(mentions_of(doc, offset))
+                per_piece = [mentions_of(doc) for doc in model.pipe(texts, batch_size=self._batch_size)]
+        for (i, offset, _), found in zip(pieces, per_piece):  # offsets into the whole text
+            mentions[i].extend(m._replace(start=m.start + offset, end=m.end + offset) for m in found)
         found = {id(a): entities_of(m) for a, m in zip(covered, mentions)}
         return [PredictionResult(article, found.get(id(article), []), self._model_name) for article in batch]
 
