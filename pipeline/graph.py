@@ -31,6 +31,7 @@ from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
 from transforms.assign_stories import AssignStories, StoryConfig
 from transforms.deduplicate import Deduplicate, ResolveCanonicals
+from transforms.embed_articles import SentenceEmbeddingHandler
 from transforms.extract_articles import ExtractArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.fetch_pages import FetchPages
@@ -173,12 +174,6 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         SpacyModelHandler(opts.ner_model, batch_size=opts.ner_batch_size, chunk_chars=opts.ner_chunk_chars),
         keyed_joins=keyed_joins,
     )
-    failures = (
-        *front_failures,
-        pages["failed"],
-        extracted.failed,
-        tagged["failed"],
-    ) | "FlattenFailures" >> beam.Flatten()
     duplicates = (
         (pages["duplicates"], deduped["duplicates"])
         | "FlattenDuplicates" >> beam.Flatten()
@@ -191,14 +186,23 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         | "WriteSeenUrls" >> _write_state(opts, run_id, stream, "state_seen")
     )
     # Stories: one ordered pass per run (batch), or per window on keyed state (stream).
-    story_config = StoryConfig(threshold=opts.story_threshold, window_hours=opts.story_window_hours)
+    story_config = StoryConfig(threshold=opts.story_threshold, window_hours=opts.story_window_hours,
+                               vector_threshold=opts.story_vector_threshold)
+    embeddings = SentenceEmbeddingHandler() if opts.story_embeddings else None
     grouped = (
         {"kept": deduped["articles"], "articles": tagged["articles"], "duplicates": duplicates,
          "earlier": p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories")}
-        | "AssignStories" >> (AssignStories(story_config) if stream is None else
-                              AssignStoriesKeyed(story_config, memory))
+        | "AssignStories" >> (AssignStories(story_config, embeddings=embeddings) if stream is None else
+                              AssignStoriesKeyed(story_config, memory, embeddings=embeddings))
     )
     grouped.pop("state") | "WriteStoryIndex" >> _write_state(opts, run_id, stream, "state_stories")
+    failures = (
+        *front_failures,
+        pages["failed"],
+        extracted.failed,
+        tagged["failed"],
+        grouped.pop("failed"),
+    ) | "FlattenFailures" >> beam.Flatten()
     tables = {"failures": failures, **grouped}
     if stream is None:  # staged per bundle; the driver's commit makes them visible with the state
         written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,

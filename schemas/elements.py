@@ -186,7 +186,9 @@ class StoryState(NamedTuple):
     """A story as a later run needs it to add articles (``OUT/state/stories/``).
 
     Words and counts are parallel lists (the centroid: the story's most frequent stemmed
-    words; the leader: its first article's words), as are outlets and entity keys.
+    words; the leader: its first article's words), as are outlets and entity keys. With
+    ``--story_embeddings``, ``vector`` is the sum of its articles' unit sentence embeddings
+    and ``leader_vector`` its first article's (null without: schema 1.2.0).
     """
 
     story_id: str
@@ -204,6 +206,8 @@ class StoryState(NamedTuple):
     keys: Sequence[str]
     key_articles: Sequence[int]
     updated_at: str
+    vector: Optional[Sequence[float]] = None
+    leader_vector: Optional[Sequence[float]] = None
 
 
 class Failure(NamedTuple):

@@ -23,7 +23,8 @@ from schemas.elements import (
 )
 from schemas.timeutil import parse_iso
 
-SCHEMA_VERSION = "1.1.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/)
+SCHEMA_VERSION = "1.2.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/);
+# 1.2.0: state/stories/ gains vector and leader_vector (sentence embeddings, null without them)
 _META = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
 TS = pa.timestamp("us", tz="UTC")
 
@@ -180,6 +181,8 @@ STORY_STATE_SCHEMA = pa.schema(
         ("key_articles", pa.list_(pa.int32())),
         ("updated_at", TS),
         ("run_id", pa.string()),
+        ("vector", pa.list_(pa.float32())),
+        ("leader_vector", pa.list_(pa.float32())),
     ],
     metadata=_META,
 )

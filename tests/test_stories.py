@@ -217,3 +217,78 @@ def test_two_reports_alone_match_on_the_background_idf():
     alone = profile(snow.article_id, "2020-01-07T11:00:00+00:00", snow.source, snow.title, snow.text)
     story = StoryIndex().assign_all([*profiles, alone], _frequencies([*profiles, alone]))
     assert story[snow.article_id] == snow.article_id and len(set(story.values())) == 2
+
+
+def _unit(*xs: float):
+    import numpy as np
+
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_embeddings_decide_with_the_words_when_article_and_story_both_have_them():
+    """The same words join without vectors; with vectors the mixed score decides: the same
+    direction joins, orthogonal vectors (a different event told in shared words) do not."""
+    import numpy as np
+
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    first = _made_up("a", "2020-01-07T08:00:00+00:00", words + " minister")
+    later = _made_up("b", "2020-01-07T12:00:00+00:00", "khamis shamkhani tehran syria army border trade oil")
+    other = _made_up("z", "2020-01-07T09:00:00+00:00", "snow roads closed drivers ice")
+    df = _frequencies([first, later, other])
+    words_alone = StoryIndex().assign_all([first, later, other], df)
+    assert words_alone["b"] == "a"
+    config = StoryConfig()
+    for b_vector, joins in ((_unit(1, 0, 0), True), (_unit(0, 1, 0), False), (_unit(1, 1, 0), True)):
+        index = StoryIndex(config)
+        index.assign(first._replace(vector=_unit(1, 0, 0)), df)
+        story_id, score = index.assign(later._replace(vector=b_vector), df)
+        assert (story_id == "a") is joins, (b_vector, score)
+        if joins:  # the story's vector is the sum of its members' unit vectors
+            assert np.allclose(index.stories["a"].vector, _unit(1, 0, 0) + b_vector)
+            assert np.allclose(index.stories["a"].leader_vector, _unit(1, 0, 0))
+    # A mixed score below vector_threshold never joins, however close the words:
+    word_cosine = StoryIndex(config)
+    word_cosine.assign(first, df)
+    _, words_score = word_cosine.assign(later, df)
+    index = StoryIndex(config._replace(vector_threshold=min(1.0, 0.5 * (1 + words_score) + 0.01)))
+    index.assign(first._replace(vector=_unit(1, 0, 0)), df)
+    assert index.assign(later._replace(vector=_unit(1, 0, 0)), df)[0] == "b"
+
+
+def test_vectors_survive_the_state_table_and_a_story_without_them_is_scored_by_words():
+    """A story's vectors go through a real state Parquet table and back (schema 1.2.0); a
+    story stored by a run without embeddings (null vectors) is still joined by words, at the
+    word threshold, by an article that has a vector."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas.elements import StoryState
+    from schemas.tables import STORY_STATE_SCHEMA, to_table
+    from transforms._stories import Story
+    from transforms.state import _to_row
+
+    words = "khamis shamkhani tehran syria delegation security council meeting"
+    profiles = [_made_up("a", "2020-01-07T08:00:00+00:00", words + " minister"),
+                _made_up("b", "2020-01-07T09:00:00+00:00", words),
+                _made_up("c", "2020-01-07T12:00:00+00:00", words + " talks")]
+    df = _frequencies(profiles)
+    index = StoryIndex()
+    index.assign(profiles[0]._replace(vector=_unit(1, 2, 0)), df)
+    index.assign(profiles[1]._replace(vector=_unit(1, 0, 0)), df)
+    stored = index.stories["a"].to_state("2020-01-07T10:00:00+00:00")
+    sink = pa.BufferOutputStream()
+    pq.write_table(to_table([stored], "run-1", STORY_STATE_SCHEMA), sink)
+    record = pq.read_table(pa.BufferReader(sink.getvalue())).to_pylist()[0]
+    back = Story.from_state(_to_row(record, StoryState))
+    assert np.allclose(back.vector, _unit(1, 2, 0) + _unit(1, 0, 0), atol=1e-6)
+    assert np.allclose(back.leader_vector, _unit(1, 2, 0), atol=1e-6)
+    assert back.members == ["a", "b"]
+
+    old = Story.from_state(stored._replace(vector=None, leader_vector=None))
+    assert not old.embedded
+    later = StoryIndex(stories=[old])
+    later.reindex(df)
+    # orthogonal to everything stored: it would not join on vectors, but the old story has none
+    assert later.assign(profiles[2]._replace(vector=_unit(0, 0, 1)), df)[0] == "a"

@@ -21,7 +21,13 @@ Assignment (``StoryIndex.assign``), one article at a time, earliest first:
   ``window_hours`` before the article is not a candidate. So the work per article is
   bounded whatever the number of stories.
 - score: cosine of the IDF-weighted word vectors, the lower of article against the story's
-  centroid and article against the story's first article.
+  centroid and article against the story's first article. With sentence embeddings
+  (``--story_embeddings``: ``transforms.embed_articles``) on the article and the story, each
+  of the two is ``vector_weight`` times the embedding cosine (against the sum of the
+  members' embeddings, and against the first article's) plus the rest times the word
+  cosine, and the threshold is ``vector_threshold``; a story of an earlier run that has no
+  embeddings is scored by words alone. Among candidates the largest margin over its
+  threshold wins.
 - the article joins the best-scoring candidate at or above ``threshold``, else it starts a
   story of its own. Comparing with the centroid and the first article, never with the
   nearest member, is the guard against chaining: an article that resembles only a story's
@@ -47,7 +53,9 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
+
+import numpy as np
 
 from schemas.elements import StoryRow, StoryState
 from schemas.timeutil import EARLIEST, parse_iso
@@ -115,12 +123,13 @@ class StoryProfile(NamedTuple):
     title: Optional[str]
     terms: Mapping[str, int]
     entity_keys: Sequence[str] = ()  # shown per story (top keys), not used to decide
+    vector: Optional[Any] = None  # unit sentence embedding (numpy), with --story_embeddings
 
 
 def profile(article_id: str, published: str, source: Optional[str], title: Optional[str],
-            text: str, entity_keys: Sequence[str] = ()) -> StoryProfile:
+            text: str, entity_keys: Sequence[str] = (), vector: Optional[Any] = None) -> StoryProfile:
     return StoryProfile(article_id, published, source, title, dict(stems(f"{title or ''}\n{text}")),
-                        tuple(entity_keys))
+                        tuple(entity_keys), vector)
 
 
 class StoryConfig(NamedTuple):
@@ -132,6 +141,10 @@ class StoryConfig(NamedTuple):
     max_postings: int = 50
     max_candidates: int = 10
     centroid_terms: int = 400
+    # With sentence embeddings on both sides: the score is vector_weight * embedding cosine
+    # + (1 - vector_weight) * word cosine, against vector_threshold (benchmarks/story_signal.py).
+    vector_weight: float = 0.5
+    vector_threshold: float = 0.38
 
 
 # The background of a small run's IDF: English word frequencies (wordfreq's "best" list,
@@ -212,6 +225,12 @@ class Story:
     leader: Mapping[str, int] = field(default_factory=dict)  # the first article's words
     keys: Counter = field(default_factory=Counter)  # entity keys, by articles naming them
     members: list = field(default_factory=list)  # article ids, in order of joining
+    vector: Optional[Any] = None  # sum of the members' unit embeddings (numpy float64)
+    leader_vector: Optional[Any] = None  # the first article's embedding
+
+    @property
+    def embedded(self) -> bool:
+        return self.vector is not None and self.leader_vector is not None
 
     def add(self, p: StoryProfile, centroid_terms: int) -> None:
         self.articles += 1
@@ -222,6 +241,11 @@ class Story:
             self.outlets[p.source] += 1
         self.terms.update(p.terms)
         self.keys.update(set(p.entity_keys))
+        if p.vector is not None:
+            v = np.asarray(p.vector, dtype=np.float64)
+            self.vector = v.copy() if self.vector is None else self.vector + v
+            if self.leader_vector is None and self.articles == 1:
+                self.leader_vector = v
         if len(self.terms) > centroid_terms:
             self.terms = Counter(dict(self.terms.most_common(centroid_terms)))
 
@@ -241,7 +265,8 @@ class Story:
             self.story_id, self.first_published, self.last_published, self.articles, list(self.members),
             [o for o, _ in outlets], [n for _, n in outlets], self.title,
             list(self.terms), list(self.terms.values()), list(self.leader), list(self.leader.values()),
-            [k for k, _ in keys], [n for _, n in keys], updated_at)
+            [k for k, _ in keys], [n for _, n in keys], updated_at,
+            _floats(self.vector), _floats(self.leader_vector))
 
     @classmethod
     def from_state(cls, row: StoryState) -> "Story":
@@ -249,7 +274,21 @@ class Story:
                    Counter(dict(zip(row.outlets or (), row.outlet_articles or ()))), row.title,
                    Counter(dict(zip(row.terms or (), row.term_counts or ()))),
                    dict(zip(row.leader_terms or (), row.leader_counts or ())),
-                   Counter(dict(zip(row.keys or (), row.key_articles or ()))), list(row.article_ids or ()))
+                   Counter(dict(zip(row.keys or (), row.key_articles or ()))), list(row.article_ids or ()),
+                _array(row.vector), _array(row.leader_vector))
+
+
+def _floats(vector: Optional[Any]) -> Optional[list]:
+    return None if vector is None else [float(x) for x in vector]
+
+
+def _array(values: Optional[Sequence[float]]) -> Optional[Any]:
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def vector_cosine(a: Any, b: Any) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(np.dot(a, b)) / (na * nb) if na and nb else 0.0
 
 
 def _vector(terms: Mapping[str, int], df: DocumentFrequencies) -> dict[str, float]:
@@ -332,17 +371,28 @@ class StoryIndex:
     def assign(self, p: StoryProfile, df: DocumentFrequencies) -> tuple[str, float]:
         """(story id, score): the story ``p`` joins, or its own new story (score 0)."""
         weighted = Weighted.of(p.terms, df)
-        best, best_score = None, 0.0
+        best, best_margin, best_score = None, 0.0, 0.0
         for story in self.candidates(p, df):
             self.compared += 1
             if story.story_id not in self._weighted:
                 self._weighted[story.story_id] = Weighted.of(story.terms, df)
             if story.story_id not in self._leaders:
                 self._leaders[story.story_id] = Weighted.of(story.leader or story.terms, df)
-            score = min(weighted.cosine(self._weighted[story.story_id]), weighted.cosine(self._leaders[story.story_id]))
-            if score > best_score or (score == best_score and best is not None and story.story_id < best.story_id):
-                best, best_score = story, score
-        if best is None or best_score < self.config.threshold:
+            centroid, leader = weighted.cosine(self._weighted[story.story_id]), weighted.cosine(
+                self._leaders[story.story_id])
+            threshold = self.config.threshold
+            if p.vector is not None and story.embedded:
+                w = self.config.vector_weight
+                centroid = w * vector_cosine(p.vector, story.vector) + (1 - w) * centroid
+                leader = w * vector_cosine(p.vector, story.leader_vector) + (1 - w) * leader
+                threshold = self.config.vector_threshold
+            # Judged by the margin over the threshold that applies: a story of an earlier run
+            # without embeddings is scored by words alone, against the word threshold.
+            score = min(centroid, leader)
+            margin = score - threshold
+            if best is None or margin > best_margin or (margin == best_margin and story.story_id < best.story_id):
+                best, best_margin, best_score = story, margin, score
+        if best is None or best_margin < 0:
             best = Story(p.article_id, p.published, p.published, 0, Counter(), p.title, Counter(), dict(p.terms))
             self.stories[best.story_id] = best
             best_score = 0.0

@@ -24,15 +24,16 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from datetime import timedelta
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import Article, Duplicate, StoryRow, StoryState
+from schemas.elements import Article, Duplicate, Failure, StoryRow, StoryState
 from schemas.timeutil import utc_now_iso
 from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant, profile
 from transforms._timing import timed
+from transforms.embed_articles import EmbedArticles, SentenceEmbeddingHandler
 
 __all__ = ["AssignStories", "StoryConfig"]
 
@@ -42,9 +43,19 @@ ASSIGNMENTS, STORIES = "assignments", "stories"
 TOP_KEYS = 10
 
 
-def profile_of(article: Article) -> StoryProfile:
+def profile_of(article: Article, vector: Optional[Any] = None) -> StoryProfile:
     return profile(article.article_id, article.published or article.fetched_at, article.source, article.title,
-                   article.text)
+                   article.text, vector=vector)
+
+
+def profiles(kept, handler: Optional[SentenceEmbeddingHandler], profile_fn) -> tuple:
+    """Kept articles -> (profiles, embedding failures): with ``handler``, each article is
+    embedded first (``transforms.embed_articles``) and its profile carries the vector."""
+    if handler is None:
+        empty = kept.pipeline | "NoEmbeddingFailures" >> beam.Create([]).with_output_types(Failure)
+        return kept | "Profile" >> beam.Map(profile_fn), empty
+    embedded = kept | "Embed" >> EmbedArticles(handler)
+    return embedded["pairs"] | "Profile" >> beam.MapTuple(profile_fn), embedded["failed"]
 
 
 def _story_keys(article: Article) -> set[str]:
@@ -108,11 +119,11 @@ class _AssignFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(STORIES, (story.story_id, story))
 
 
-def packed_profile_of(article: Article) -> StoryProfile:
+def packed_profile_of(article: Article, vector: Optional[Any] = None) -> StoryProfile:
     """The profile as it crosses the shuffle and waits for its turn: its words and counts as
     two tuples, not a dict (about a third of the memory per word; the one group holds a
     run's profiles at once). ``_unpack`` makes the dict back, one profile at a time."""
-    p = profile_of(article)
+    p = profile_of(article, vector)
     return p._replace(terms=(tuple(p.terms), tuple(p.terms.values())))
 
 
@@ -167,7 +178,7 @@ def _finish(keyed: tuple[str, dict], updated_at: str) -> Iterator:
 
 class AssignStories(beam.PTransform):
     """{"kept": Article, "articles": Article, "duplicates": Duplicate, "earlier": StoryState}
-    -> {"articles", "duplicates", "stories": StoryRow, "state": StoryState}.
+    -> {"articles", "duplicates", "stories": StoryRow, "state": StoryState, "failed": Failure}.
 
     ``kept`` are the kept articles before entity tagging (profiles are taken from them),
     ``articles`` the same articles tagged (they get the ``story_id``), ``earlier`` the story
@@ -176,19 +187,23 @@ class AssignStories(beam.PTransform):
     Args:
         config: the grouping's settings (``transforms._stories.StoryConfig``).
         updated_at: when this run touched its stories (for the state's retention).
+        embeddings: a sentence-embedding handler (``--story_embeddings``), or None for
+            words alone; its failed batches are the ``failed`` warnings.
     """
 
-    def __init__(self, config: Optional[StoryConfig] = None, updated_at: Optional[str] = None):
+    def __init__(self, config: Optional[StoryConfig] = None, updated_at: Optional[str] = None,
+                 embeddings: Optional[SentenceEmbeddingHandler] = None):
         super().__init__()
         self._config = config or StoryConfig()
         self._updated_at = updated_at
+        self._embeddings = embeddings
 
     def expand(self, inputs: dict):
         kept, articles = inputs["kept"], inputs["articles"]
         duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         config = self._config
-        profiles = kept | "Profile" >> beam.Map(packed_profile_of)
-        earliest = (profiles
+        profiled, failed = profiles(kept, self._embeddings, packed_profile_of)
+        earliest = (profiled
                     | "PublishedAt" >> beam.Map(lambda p: p.published)
                     | "Earliest" >> beam.CombineGlobally(_earliest))
         joinable = (
@@ -200,7 +215,7 @@ class AssignStories(beam.PTransform):
             | "Rows" >> beam.Values()
         )
         assigned = (
-            (profiles, joinable)
+            (profiled, joinable)
             | "ProfilesAndEarlier" >> beam.Flatten()
             | "OneGroup" >> beam.WithKeys(lambda _: "")
             | "GroupAll" >> beam.GroupByKey()
@@ -222,4 +237,5 @@ class AssignStories(beam.PTransform):
         )
         return {"articles": with_story, "duplicates": duplicates_with_story,
                 "stories": finished.rows | "TypeStories" >> beam.Map(lambda s: s).with_output_types(StoryRow),
-                "state": finished.state | "TypeState" >> beam.Map(lambda s: s).with_output_types(StoryState)}
+                "state": finished.state | "TypeState" >> beam.Map(lambda s: s).with_output_types(StoryState),
+                "failed": failed}

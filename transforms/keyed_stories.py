@@ -50,7 +50,8 @@ from transforms._stories import (
     warm_up,
 )
 from transforms._timing import timed
-from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of
+from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of, profiles
+from transforms.embed_articles import SentenceEmbeddingHandler
 
 __all__ = ["AssignStoriesKeyed"]
 
@@ -196,19 +197,23 @@ class AssignStoriesKeyed(beam.PTransform):
     Args:
         config: the grouping's settings.
         memory: the stream's windows.
+        embeddings: a sentence-embedding handler, or None (as ``AssignStories``).
     """
 
-    def __init__(self, config: Optional[StoryConfig], memory: KeyedMemory):
+    def __init__(self, config: Optional[StoryConfig], memory: KeyedMemory,
+                 embeddings: Optional[SentenceEmbeddingHandler] = None):
         super().__init__()
         self._config = config or StoryConfig()
         self._memory = memory
+        self._embeddings = embeddings
 
     def expand(self, inputs: dict):
         kept, articles = inputs["kept"], inputs["articles"]
         duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         memory = self._memory
+        profiled, failed = profiles(kept, self._embeddings, profile_of)
         groups = (
-            (kept | "Profile" >> beam.Map(profile_of),
+            (profiled,
              duplicates | "CanonicalIds" >> beam.Map(lambda d: d.canonical_article_id))
             | "ProfilesAndCanonicals" >> beam.Flatten()
             | "OneKey" >> beam.WithKeys(lambda _: _KEY)
@@ -251,4 +256,5 @@ class AssignStoriesKeyed(beam.PTransform):
         )
         state = back_into(assigned[STATE], memory, "State") | "TypeState" >> beam.Map(lambda s: s).with_output_types(
             StoryState)
-        return {"articles": with_story, "duplicates": duplicates_with_story, "stories": rows, "state": state}
+        return {"articles": with_story, "duplicates": duplicates_with_story, "stories": rows, "state": state,
+                "failed": failed}
