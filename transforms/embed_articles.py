@@ -78,6 +78,12 @@ class SentenceEmbeddingHandler(ModelHandler[Article, PredictionResult, Any]):
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise RuntimeError(f"--story_embeddings needs the embeddings extra: {EXTRA_HINT}") from exc
+        try:  # no progress bar per worker in the run's log
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        except ImportError:
+            pass
         torch.set_num_threads(self._threads)
         return SentenceTransformer(path, device="cpu")
 
