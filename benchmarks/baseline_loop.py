@@ -22,8 +22,14 @@ def main(feeds_file: str, out_dir: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
     import requests
+    # As newsbeam does (transforms._spacy.spacy_for): thinc would import PyTorch at spaCy's
+    # import when it is installed (the embeddings extra), 2-3 s this CPU pipeline never uses.
+    sys.modules["torch"] = None
     import spacy
+    import thinc.compat  # noqa: F401
     import trafilatura
+
+    del sys.modules["torch"]
 
     phases = {"import": time.perf_counter() - start}
 

@@ -105,3 +105,24 @@ def test_a_batch_the_model_fails_on_goes_on_without_vectors_and_with_a_warning_e
         rows = out["failed"] | "Rows" >> beam.Map(lambda f: (f.url, f.error, f.severity, "out of memory" in f.detail))
         assert_that(rows, equal_to([(a.url, "embedding_failed", "warning", True) for a in articles]), label="failed")
 
+
+
+def test_spacy_does_not_pull_in_torch_for_a_cpu_pipeline_but_does_for_a_transformer_one(tmp_path):
+    """thinc imports PyTorch at spaCy's import when it is installed (seconds per worker and
+    NER process); ``spacy_for`` hides it for pipelines that do not use it, and only those."""
+    import subprocess
+    import sys
+
+    from transforms._spacy import DEFAULT_MODEL, _wants_torch
+
+    assert _wants_torch(DEFAULT_MODEL) is False
+    (tmp_path / "config.cfg").write_text('[components.transformer]\nfactory = "transformer"\n')
+    assert _wants_torch(str(tmp_path)) is True
+    assert _wants_torch("no_such_pipeline_anywhere") is True  # unknown: spaCy decides as usual
+    if importlib.util.find_spec("torch") is None:
+        return  # nothing to hide here
+    probe = ("import sys, transforms._spacy as s; nlp = s.load_ner_pipeline(s.DEFAULT_MODEL); "
+             "print('torch' in sys.modules, len(nlp('Barack Obama visited Paris.').ents)); "
+             "import torch; print(torch.ones(2).sum().item())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "2", "2.0"]  # NER works without torch, and torch still imports afterwards

@@ -4,6 +4,8 @@ mentions of a Doc. Used in the SDK worker and in the NER child process
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,9 +19,52 @@ _NER_PIPES = ("ner", "entity_ruler", "span_ruler")
 _EMBEDDERS = ("tok2vec", "transformer")
 
 
+def _package_dir(name: str) -> Optional[Path]:
+    for candidate in (name, _ALIASES.get(name)):
+        try:
+            spec = importlib.util.find_spec(candidate) if candidate else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations)))
+    return None
+
+
+def _wants_torch(name: str) -> bool:
+    """Whether the pipeline ``name`` may run on PyTorch (a transformer or PyTorch layer in
+    its config; unknown: yes), read from its config.cfg without importing spaCy."""
+    root = Path(name) if Path(name).exists() else _package_dir(name)
+    if root is None or not root.is_dir():
+        return True
+    texts = [c.read_text(encoding="utf-8", errors="replace").lower()
+             for c in (root / "config.cfg", *root.glob("*/config.cfg")) if c.is_file()]
+    return not texts or any("transformer" in t or "pytorch" in t for t in texts)
+
+
+def spacy_for(name: str) -> Any:
+    """spaCy, imported so that thinc does not import PyTorch for a pipeline that does not
+    use it. thinc probes for torch when it is first imported (2-3 s here, and a CUDA device
+    count); with the ``embeddings`` extra installed every SDK worker and NER process paid
+    that for nothing (the test suite took 8 minutes longer). A process that has imported
+    torch already, or a pipeline that may need it (``_wants_torch``), imports as usual;
+    torch itself stays importable afterwards (story embeddings load it later)."""
+    if "thinc.compat" in sys.modules or "torch" in sys.modules or _wants_torch(name):
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        import spacy
+        import thinc.compat  # noqa: F401 (its torch probe runs now, with torch hidden)
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return spacy
+
+
 def _config_of(name: str) -> Optional[Any]:
     """The pipeline's config.cfg, read without loading any weights (None if not found)."""
-    import spacy
+    spacy = spacy_for(name)
 
     path = Path(name)
     if not path.exists():
@@ -35,7 +80,7 @@ def _config_of(name: str) -> Optional[Any]:
 
 
 def _installed_name(name: str) -> str:
-    import spacy
+    spacy = spacy_for(name)
 
     if name in _ALIASES and not spacy.util.is_package(name) and spacy.util.is_package(_ALIASES[name]):
         return _ALIASES[name]
@@ -86,7 +131,7 @@ def load_ner_pipeline(name: str, blas: str = "numpy") -> Any:
     them listens to; the rest (tagger, parser, lemmatizer...) is never loaded. ``blas``
     picks the matrix library the models run on (``NER_BLAS``; see there why numpy's).
     """
-    import spacy
+    spacy = spacy_for(name)
     from thinc.api import get_current_ops, set_current_ops
 
     config = _config_of(name)
