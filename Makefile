@@ -62,7 +62,7 @@ browser:
 	  fi; }
 
 test: $(STAMP) $(PRISM) browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline transforms schemas tests benchmarks samples examples deploy
