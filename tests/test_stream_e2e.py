@@ -53,6 +53,14 @@ def _ended(out: Path) -> dict[str, list[str]]:
     return ended
 
 
+def _start_stream(feeds: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
+         "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
+         "--run_id=live", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 @pytest.fixture(scope="module")
 def streamed(tmp_path_factory):
     if find_prism() is None:
@@ -63,11 +71,7 @@ def streamed(tmp_path_factory):
         feeds = work / "feeds.txt"
         feeds.write_text(site.feed_url + "\n")
         site.publish()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
-             "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
-             "--run_id=live", "--progress_interval=1"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = _start_stream(feeds, out, "--progress_interval=1")
         site.start_publishing(1.5)
         urls = {site.url(p) for p in ITEMS}
         unreadable: list[str] = []
@@ -321,11 +325,7 @@ def test_a_stream_with_embeddings_keeps_story_vectors_in_keyed_state(tmp_path):
         feeds = tmp_path / "feeds.txt"
         feeds.write_text(site.feed_url + "\n")
         site.publish()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
-             "--allow_private_hosts", "--per_host_delay=0.05", "--poll_interval=1", "--window=2",
-             "--run_id=live", "--quiet", "--story_embeddings"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = _start_stream(feeds, out, "--quiet", "--story_embeddings")
         site.start_publishing(1.5)
         urls = {site.url(p) for p in items}
         deadline = time.monotonic() + 240

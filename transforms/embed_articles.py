@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Failure
+from transforms._dead_letter import failed_inference
 
 __all__ = ["EmbedArticles", "SentenceEmbeddingHandler", "default_model_path", "MODEL_NAME", "EXTRA_HINT"]
 
@@ -115,11 +116,7 @@ class _WithoutVectorFn(beam.DoFn):
 
     def process(self, failed: tuple[Sequence[Article], Any]) -> Iterator:
         batch, exc = failed
-        # Beam's dead letter carries (exception class, repr, traceback lines), not the exception.
-        if isinstance(exc, tuple) and exc and isinstance(exc[0], type):
-            detail = f"{exc[0].__name__}: {exc[1]}"
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
+        detail = "{}: {}".format(*failed_inference(exc))
         for article in batch:
             self._failed.inc()
             yield article, None

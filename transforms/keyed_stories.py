@@ -170,11 +170,11 @@ class _GroupOfWindowFn(beam.DoFn):
 
     def process(self, keyed, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam) -> Iterator:
         _, values = keyed
-        profiles, canonicals = [], []
+        window_profiles, canonicals = [], []
         for value in values:
-            (profiles if isinstance(value, StoryProfile) else canonicals).append(value)
+            (window_profiles if isinstance(value, StoryProfile) else canonicals).append(value)
         yield _KEY, ("window", _WindowGroup(self._memory.window_no(timestamp), win.max_timestamp().micros,
-                                            profiles, canonicals))
+                                            window_profiles, canonicals))
 
 
 def _set_story(keyed: tuple[str, dict]) -> Iterator:

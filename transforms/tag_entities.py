@@ -24,6 +24,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms import _progress as progress
+from transforms._dead_letter import failed_inference
 from transforms._entity_keys import Mention, Resolution, article_keys, name_key, resolution, resolve
 from transforms._joins import WithWindowValue
 from transforms._ner_process import TaggerProcess
@@ -153,11 +154,7 @@ class _UntaggedFn(beam.DoFn):
 
     def process(self, failed: tuple[Sequence[Article], Any]) -> Iterator[Article]:
         batch, exc = failed
-        # Beam's dead letter carries (exception class, repr, traceback lines), not the exception.
-        if isinstance(exc, tuple) and exc and isinstance(exc[0], type):
-            error, detail = exc[0].__name__, str(exc[1])
-        else:
-            error, detail = type(exc).__name__, str(exc)
+        error, detail = failed_inference(exc)
         for article in batch:
             self._failed.inc()
             yield article
