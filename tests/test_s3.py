@@ -154,3 +154,30 @@ def test_the_report_of_a_run_is_read_from_s3(two_runs, s3_endpoint, tmp_path):
                                                                            str(counts["duplicates"])]
     shown = sum(int(r[1].text_content()) for r in dom.xpath("//section[@id='sources']//table//tbody/tr"))
     assert shown == counts["articles"] > 0  # rows read from the bucket, not only the manifest
+
+
+def test_file_operations_share_one_s3_client_per_process(s3_endpoint):
+    """Beam's S3 filesystem builds a boto3 client per operation (a JSON model load each,
+    most of a run's time on S3); transforms._s3 makes them share one."""
+    from apache_beam.io.aws.clients.s3 import boto3_client
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from transforms import _files  # noqa: F401 (installs the shared clients, as every OUT user does)
+    from transforms._s3 import clients_built
+
+    options = PipelineOptions(s3_endpoint_url=s3_endpoint, s3_access_key_id=KEY, s3_secret_access_key=SECRET,
+                              s3_region_name=REGION)
+    FileSystems.set_options(options)
+    before = clients_built()
+    path = f"s3://{BUCKET}/shared-client/probe.txt"
+    with FileSystems.create(path) as f:
+        f.write(b"x")
+    for _ in range(20):
+        assert FileSystems.exists(path)
+    assert [m.path for m in FileSystems.match([f"s3://{BUCKET}/shared-client/*"])[0].metadata_list] == [path]
+    FileSystems.delete([path])
+    assert not FileSystems.exists(path)
+    assert clients_built() - before <= 1  # one client for these settings, whatever the operations
+    one, two = boto3_client.Client(options), boto3_client.Client(options)
+    assert one is not two and one.client is two.client  # Beam's wrappers stay per operation

@@ -15,6 +15,10 @@ from typing import IO, Callable
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms._s3 import reuse_s3_clients
+
+reuse_s3_clients()  # every module that touches OUT imports this one (see transforms._s3)
+
 TEMP_DIR = "_temporary"
 
 
