@@ -126,3 +126,19 @@ def test_spacy_does_not_pull_in_torch_for_a_cpu_pipeline_but_does_for_a_transfor
              "import torch; print(torch.ones(2).sum().item())")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "2", "2.0"]  # NER works without torch, and torch still imports afterwards
+
+
+def test_building_the_graph_does_not_import_torch(tmp_path):
+    """Beam's RunInference module imports PyTorch when installed (about 2 s in every process
+    that builds or runs the graph); transforms._inference hides it, and torch still imports."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("PyTorch is not installed here (make embeddings): nothing to hide")
+    probe = ("import sys, transforms.tag_entities, transforms.embed_articles, pipeline.graph; "
+             "from apache_beam.ml.inference import base; "
+             "print('torch' in sys.modules, base.resource is not None); "
+             "import torch; print(torch.ones(2).sum().item())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "2.0"]

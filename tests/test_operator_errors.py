@@ -13,13 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, RUNNER, SAMPLES
 
 from pipeline.demo import materialise_feed_list
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 180  # no case may hang: every one ends well within this
+# Pinned where the runner is not what is tested; runs that are interrupted, or that race for
+# the lock, keep the default runner and its worker processes (what an operator starts).
+PINNED = f"--runner={RUNNER}"
 
 
 def newsbeam(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
@@ -127,7 +130,7 @@ def test_every_feed_failing_exits_3_with_the_feeds_in_the_account(sample_site, t
     feeds = _write(tmp_path / "feeds.txt", f"{sample_site.url('gone/rss.xml')}\n{sample_site.url('wire/broken.xml')}\n")
     out = tmp_path / "out"
     done = newsbeam("run", f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0",
-                    "--run_id=allfail", "--quiet")
+                    "--run_id=allfail", "--quiet", PINNED)
     assert done.returncode == 3, done.stderr[-2000:]
     assert "feeds 2 = ok 0 + failed 2" in done.stdout
     assert _lines(done.stderr)[-1] == ("newsbeam run: nothing ingested: every feed failed (2 of 2; see failures/ "
@@ -139,7 +142,8 @@ def test_every_feed_failing_exits_3_with_the_feeds_in_the_account(sample_site, t
 def test_a_run_with_nothing_new_is_still_exit_0(sample_site, tmp_path):
     feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", tmp_path)
     out = tmp_path / "out"
-    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet"]
+    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet",
+              PINNED]
     assert newsbeam("run", *common).returncode == 0
     again = newsbeam("run", *common)  # every feed answers 304: nothing to do is not an error
     assert again.returncode == 0 and "feeds 4 = ok 4 + failed 0" in again.stdout, again.stderr[-2000:]
@@ -155,7 +159,8 @@ def test_paths_with_brackets_quotes_and_wildcards_are_data(sample_site, tmp_path
     folder.mkdir()
     feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", folder)
     out = folder / "data [x]"
-    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet"]
+    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet",
+              PINNED]
     first = newsbeam("run", *common, "--run_id=one")
     assert first.returncode == 0, first.stderr[-2000:]
     assert sorted(p.parent.name for p in (out / "state").rglob("*.parquet")) == ["dedup", "feeds", "seen", "stories"]
@@ -206,7 +211,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(feed, tmp_path):
                                                 "started_at": "2026-01-01T00:00:00+00:00", "heartbeat": time.time(),
                                                 "token": "x"}))
     done = newsbeam("run", f"--feeds={feed}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0",
-                    "--quiet")
+                    "--quiet", PINNED)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "taking over the stale lock of run ghost" in done.stderr
     assert not (out / "_LOCK.json").exists()
@@ -241,7 +246,8 @@ def test_an_interrupted_run_says_so_exits_130_and_commits_nothing(how, sample_si
 def test_a_damaged_state_file_is_named_and_doctor_repairs_it(sample_site, tmp_path):
     feeds = materialise_feed_list(sample_site, SAMPLES / "feeds.txt", tmp_path)
     out = tmp_path / "out"
-    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet"]
+    common = [f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0", "--quiet",
+              PINNED]
     assert newsbeam("run", *common, "--run_id=one").returncode == 0
     [seen] = (out / "state" / "seen").glob("*.parquet")
     seen.write_bytes(seen.read_bytes()[:100])  # truncated

@@ -292,3 +292,18 @@ def test_vectors_survive_the_state_table_and_a_story_without_them_is_scored_by_w
     later.reindex(df)
     # orthogonal to everything stored: it would not join on vectors, but the old story has none
     assert later.assign(profiles[2]._replace(vector=_unit(0, 0, 1)), df)[0] == "a"
+
+
+def test_stems_are_snowballs_english_stems_whichever_backend_runs_them():
+    """snowballstemmer runs PyStemmer's C code when it is installed (a requirement, 17x
+    faster); its stems must be the pure-Python algorithm's, or stories would change with it."""
+    from snowballstemmer.english_stemmer import EnglishStemmer
+    from wordfreq import get_frequency_dict
+
+    from transforms._stories import clear_caches
+
+    numbers = set("zero one two three four five six seven eight nine ten eleven twelve".split())
+    words = [w for w in list(get_frequency_dict("en", wordlist="best"))[:30000] if w.isalpha() and w not in numbers]
+    reference = EnglishStemmer()
+    clear_caches()
+    assert {w: next(iter(stems(w))) for w in words} == {w: reference.stemWord(w) for w in words}

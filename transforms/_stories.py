@@ -85,8 +85,9 @@ def _stemmer():
 
 @lru_cache(maxsize=1 << 18)
 def _stem(word: str) -> str:
-    # Snowball in pure Python is most of a profile's cost; words are Zipfian, so a cache of
-    # distinct words takes it down to a dictionary lookup for nearly all of them.
+    # Words are Zipfian, so a cache of distinct words takes stemming down to a dictionary
+    # lookup for nearly all of them (snowballstemmer runs PyStemmer's C code when installed,
+    # a REQUIRES of setup.py; in pure Python it was most of a profile's cost).
     return _stemmer().stemWord(_NUMBER_WORDS.get(word, word))
 
 

@@ -25,10 +25,10 @@ from typing import Any, Iterator, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Failure
 from transforms._dead_letter import failed_inference
+from transforms._inference import ModelHandler, PredictionResult, RunInference
 
 __all__ = ["EmbedArticles", "SentenceEmbeddingHandler", "default_model_path", "MODEL_NAME", "EXTRA_HINT"]
 

@@ -20,12 +20,12 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms import _progress as progress
 from transforms._dead_letter import failed_inference
 from transforms._entity_keys import Mention, Resolution, article_keys, name_key, resolution, resolve
+from transforms._inference import ModelHandler, PredictionResult, RunInference
 from transforms._joins import WithWindowValue
 from transforms._ner_process import TaggerProcess
 from transforms._spacy import DEFAULT_MODEL, load_ner_pipeline, mentions_of
