@@ -292,6 +292,9 @@ def test_vectors_survive_the_state_table_and_a_story_without_them_is_scored_by_w
     later.reindex(df)
     # orthogonal to everything stored: it would not join on vectors, but the old story has none
     assert later.assign(profiles[2]._replace(vector=_unit(0, 0, 1)), df)[0] == "a"
+    # and it stays without vectors: one member's vector is no centroid of the story
+    assert later.stories["a"].vector is None and later.stories["a"].leader_vector is None
+    assert later.stories["a"].to_state("2020-01-07T13:00:00+00:00").vector is None
 
 
 def test_stems_are_snowballs_english_stems_whichever_backend_runs_them():

@@ -31,6 +31,8 @@ EDITED = "wire/stories/2020-01-08-syrian-pm-in-tehran.html"  # a near-copy, with
 REPOST = "wire/stories/2020-01-07-syria-iran-talks.html"  # a verbatim re-post
 DEAD = "iranpress/2020/01/08/markets-close-higher.html"  # 404
 ITEMS = [IRANPRESS, OBSERVER, TRAM, SNOW, EDITED, DEAD, REPOST]
+# Published a step at a time: the copies reach the stream in later windows than their originals.
+STEPS = [[IRANPRESS], [OBSERVER, TRAM], [SNOW, EDITED, DEAD], [REPOST]]
 TABLES = ("articles", "duplicates", "failures")
 
 
@@ -53,6 +55,27 @@ def _ended(out: Path) -> dict[str, list[str]]:
     return ended
 
 
+def _publish_in_steps(site: GrowingFeedSite, proc: subprocess.Popen, out: Path, steps: list[list[str]],
+                      timeout: float, watch=lambda: None) -> None:
+    """Adds the items of ``steps`` (in the site's item order) to the feed one step at a time,
+    each step once every item published before it has ended in OUT: a step's items reach the
+    stream in a later window than the step before, however slow the machine (a timer let a
+    loaded machine take a copy and its original in one window). Returns when every item has
+    ended, the stream has stopped, or ``timeout`` has passed; ``watch`` runs at every look."""
+    assert [p for step in steps for p in step] == site.item_paths
+    deadline = time.monotonic() + timeout
+    pending, waiting = list(steps), set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        watch()
+        if waiting <= set(_ended(out)):
+            if not pending:
+                return
+            for path in pending.pop(0):
+                site.publish()
+                waiting.add(site.url(path))
+        time.sleep(0.5)
+
+
 def _start_stream(feeds: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", "stream", f"--feeds={feeds}", f"--output={out}",
@@ -70,22 +93,17 @@ def streamed(tmp_path_factory):
     with GrowingFeedSite(SAMPLES / "site", ITEMS) as site:
         feeds = work / "feeds.txt"
         feeds.write_text(site.feed_url + "\n")
-        site.publish()
         proc = _start_stream(feeds, out, "--progress_interval=1")
-        site.start_publishing(1.5)
-        urls = {site.url(p) for p in ITEMS}
         unreadable: list[str] = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            # A reader polling the output never finds a file it cannot read.
+
+        def read_every_visible_file():  # a reader polling the output never finds a file it cannot read
             for path in _visible_files(out):
                 try:
                     pq.read_metadata(path)
                 except Exception as exc:  # noqa: BLE001 (any read error is the finding)
                     unreadable.append(f"{path}: {exc}")
-            if urls <= set(_ended(out)):
-                break
-            time.sleep(0.5)
+
+        _publish_in_steps(site, proc, out, STEPS, 240, read_every_visible_file)
         time.sleep(5)  # two more windows with nothing new: their polls must be conditional (304)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=120)
@@ -324,13 +342,8 @@ def test_a_stream_with_embeddings_keeps_story_vectors_in_keyed_state(tmp_path):
     with GrowingFeedSite(SAMPLES / "site", items) as site:
         feeds = tmp_path / "feeds.txt"
         feeds.write_text(site.feed_url + "\n")
-        site.publish()
         proc = _start_stream(feeds, out, "--quiet", "--story_embeddings")
-        site.start_publishing(1.5)
-        urls = {site.url(p) for p in items}
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None and not urls <= set(_ended(out)):
-            time.sleep(0.5)
+        _publish_in_steps(site, proc, out, [[IRANPRESS, TRAM], [OBSERVER, SNOW]], 240)
         time.sleep(3)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=120)

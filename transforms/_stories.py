@@ -242,7 +242,9 @@ class Story:
             self.outlets[p.source] += 1
         self.terms.update(p.terms)
         self.keys.update(set(p.entity_keys))
-        if p.vector is not None:
+        # Vectors only for a story that had them from its first article: a story of a run
+        # without embeddings stays scored by words (a partial sum would be no centroid).
+        if p.vector is not None and (self.articles == 1 or self.vector is not None):
             v = np.asarray(p.vector, dtype=np.float64)
             self.vector = v.copy() if self.vector is None else self.vector + v
             if self.leader_vector is None and self.articles == 1:
