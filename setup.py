@@ -46,7 +46,7 @@ setup(
         # Object storage for OUT: s3:// needs the aws extra, gs:// the gcp one (Beam's filesystems).
         "aws": ["apache-beam[aws]==2.77.0"],
         "gcp": ["apache-beam[gcp]==2.77.0"],
-        "test": ["pytest>=8", "pytest-httpserver>=1.0", "hypothesis>=6", "ruff>=0.5",
+        "test": ["pytest>=8", "pytest-httpserver>=1.0", "pytest-xdist>=3", "hypothesis>=6", "ruff>=0.5",
                  "apache-beam[aws]==2.77.0", "moto[server]>=5", "build>=1"],
         "bench": ["datasketch>=1.6"],
         # Story grouping by sentence embeddings (--story_embeddings): all-MiniLM-L6-v2, the
