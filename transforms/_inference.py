@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 
+from transforms._no_torch import torch_hidden
+
 __all__ = ["ModelHandler", "PredictionResult", "RunInference"]
 
 
@@ -24,12 +26,8 @@ def _import_base():
         from apache_beam.ml.inference import base
 
         return base
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
-    try:
+    with torch_hidden():
         from apache_beam.ml.inference import base
-    finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
     if getattr(base, "resource", 0) is None:
         import resource
 

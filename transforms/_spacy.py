@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from transforms._entity_keys import Mention, clean
+from transforms._no_torch import torch_hidden
 
 DEFAULT_MODEL = "en_core_web_sm"
 # The same model, published on PyPI under another name; used when the default is absent.
@@ -52,13 +53,9 @@ def spacy_for(name: str) -> Any:
         import spacy
 
         return spacy
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
-    try:
+    with torch_hidden():
         import spacy
         import thinc.compat  # noqa: F401 (its torch probe runs now, with torch hidden)
-    finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
     return spacy
 
 
