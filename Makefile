@@ -84,6 +84,7 @@ bench: $(STAMP) $(PRISM) $(EMB_STAMP)
 	$(BIN)/python -m benchmarks.cores --data $(DATA)
 	$(BIN)/python -m benchmarks.memory --data $(DATA)
 	$(BIN)/python -m benchmarks.load --data $(DATA)
+	$(BIN)/python -m benchmarks.s3
 	$(MAKE) flink-up  # the cluster is left running: make flink-down stops it
 	$(BIN)/python -m benchmarks.flink --data $(DATA)
 
