@@ -75,10 +75,12 @@ def _read_table(root: str, table: str, run_id: str) -> pa.Table:
     schema = pa.schema([spec.schema.field(name) for name in COLUMNS[table]])
     parts = []
     for path in _run_files(root, table, run_id):
+        # Read through the open file, not its bytes: only the footer and the shown columns'
+        # chunks are fetched (an articles file is mostly its text column, never shown here).
         with FileSystems.open(path) as handle:
-            data = pq.ParquetFile(pa.BufferReader(handle.read()))
-        present = [n for n in COLUMNS[table] if n in data.schema_arrow.names]
-        parts.append(_conform(data.read(columns=present), schema))
+            data = pq.ParquetFile(handle)
+            present = [n for n in COLUMNS[table] if n in data.schema_arrow.names]
+            parts.append(_conform(data.read(columns=present), schema))
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
