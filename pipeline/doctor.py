@@ -9,13 +9,10 @@ to start while a state file is unreadable (pipeline/validate.py names it); after
 
 from __future__ import annotations
 
-import json
-from typing import Optional
-
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.validate import ArgumentParser
-from transforms._files import ensure_dir, join, match_under
+from transforms._files import ensure_dir, join, match_under, unreadable
 
 __all__ = ["find_damaged", "quarantine", "main", "QUARANTINE", "COST"]
 
@@ -39,20 +36,6 @@ def _relative(root: str, path: str) -> str:
     return path[len(root.rstrip("/")) + 1:]
 
 
-def _unreadable(path: str) -> Optional[str]:
-    try:
-        with FileSystems.open(path) as handle:
-            if path.endswith(".json"):
-                json.loads(handle.read().decode("utf-8"))
-            else:
-                import pyarrow.parquet as pq
-
-                pq.read_metadata(handle)
-    except Exception as exc:  # noqa: BLE001 (whatever the reader says is the finding)
-        return " ".join(str(exc).split())[:160] or type(exc).__name__
-    return None
-
-
 def find_damaged(root: str) -> list[tuple[str, str]]:
     """(relative path, reason) of every file of OUT that cannot be read."""
     found = []
@@ -61,7 +44,7 @@ def find_damaged(root: str) -> list[tuple[str, str]]:
             rel = _relative(root, path)
             if rel.startswith((QUARANTINE + "/", "_temporary/")):
                 continue
-            reason = _unreadable(path)
+            reason = unreadable(path)
             if reason is not None:
                 found.append((rel, reason))
     return found

@@ -240,22 +240,18 @@ def probe_output(path: str) -> None:
 
 def check_state_files(root: str) -> None:
     """Raises UsageError naming the first state file whose Parquet footer cannot be read."""
-    import pyarrow.parquet as pq
-
     from schemas.tables import TABLES
+    from transforms._files import unreadable
     from transforms.state import state_files
 
     for table in ("state_feeds", "state_seen", "state_dedup", "state_stories"):
         if table not in TABLES:
             continue
         for path in state_files(root, table):
-            try:
-                with FileSystems.open(path) as handle:
-                    pq.read_metadata(handle)
-            except Exception as exc:  # noqa: BLE001
-                reason = " ".join(str(exc).split())[:160]
+            reason = unreadable(path)
+            if reason is not None:
                 raise UsageError(f"unreadable state file {path} ({reason}); run `newsbeam doctor {root} --repair` "
-                                 "to move it aside") from None
+                                 "to move it aside")
 
 
 def check_options(options: PipelineOptions, argv: list[str], command: str = "run") -> None:

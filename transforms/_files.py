@@ -6,12 +6,13 @@ readers globbing ``articles/**/*.parquet`` never see a half-written file.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import uuid
 import warnings
-from typing import IO, Callable
+from typing import IO, Callable, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -39,6 +40,22 @@ def match_under(directory: str, *pattern: str) -> list[str]:
         warnings.simplefilter("ignore", FutureWarning)
         found = FileSystems.match([join(escape_pattern(directory), *pattern)])[0].metadata_list
     return sorted(m.path for m in found)
+
+
+def unreadable(path: str) -> Optional[str]:
+    """Why the file at ``path`` cannot be read (a Parquet footer, or a ``.json`` file's JSON),
+    in one line; None when it can."""
+    try:
+        with FileSystems.open(path) as handle:
+            if path.endswith(".json"):
+                json.loads(handle.read().decode("utf-8"))
+            else:
+                import pyarrow.parquet as pq
+
+                pq.read_metadata(handle)
+    except Exception as exc:  # noqa: BLE001 (whatever the reader says is the finding)
+        return " ".join(str(exc).split())[:160] or type(exc).__name__
+    return None
 
 
 def delete(paths: list[str]) -> None:
