@@ -298,7 +298,7 @@ def test_vectors_survive_the_state_table_and_a_story_without_them_is_scored_by_w
 
 
 def test_stems_are_snowballs_english_stems_whichever_backend_runs_them():
-    """snowballstemmer runs PyStemmer's C code when it is installed (a requirement, 17x
+    """snowballstemmer runs PyStemmer's C code when it is installed (a requirement, and
     faster); its stems must be the pure-Python algorithm's, or stories would change with it."""
     from snowballstemmer.english_stemmer import EnglishStemmer
     from wordfreq import get_frequency_dict

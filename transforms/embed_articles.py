@@ -27,8 +27,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.elements import WARNING, Article, Failure
-from transforms._dead_letter import failed_inference
-from transforms._inference import ModelHandler, PredictionResult, RunInference
+from transforms._inference import ModelHandler, PredictionResult, RunInference, failed_inference
 
 __all__ = ["EmbedArticles", "SentenceEmbeddingHandler", "default_model_path", "MODEL_NAME", "EXTRA_HINT"]
 

@@ -23,9 +23,8 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import WARNING, Article, Entity, Failure
 from transforms import _progress as progress
-from transforms._dead_letter import failed_inference
 from transforms._entity_keys import Mention, Resolution, article_keys, name_key, resolution, resolve
-from transforms._inference import ModelHandler, PredictionResult, RunInference
+from transforms._inference import ModelHandler, PredictionResult, RunInference, failed_inference
 from transforms._joins import WithWindowValue
 from transforms._ner_process import TaggerProcess
 from transforms._spacy import DEFAULT_MODEL, load_ner_pipeline, mentions_of
