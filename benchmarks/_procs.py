@@ -1,6 +1,6 @@
-"""Measuring a child command as a user sees it: wall time and the peak memory of its whole
+"""Measuring a child command as a user sees it: wall time, the peak memory of its whole
 process tree (the runner's SDK workers are processes of their own, so the child's own
-max RSS would miss them)."""
+max RSS would miss them), and the CPU time that tree used."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Measured(NamedTuple):
@@ -21,6 +22,17 @@ class Measured(NamedTuple):
     stdout: str
     stderr: str
     peak_rss_mb_by_process: dict  # "pid command" -> that process's own peak (MB)
+    cpu_seconds: float  # user + system time of every process of the tree, as last sampled
+    cpu_seconds_by_process: dict  # "pid command" -> that process's own CPU seconds
+
+
+def cpu_seconds(pid: int) -> Optional[float]:
+    """User + system CPU seconds ``pid`` has used itself (not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of stat(5)
 
 
 def _children() -> dict[int, list[int]]:
@@ -61,16 +73,21 @@ def _label(pid: int) -> str:
 
 def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, env: Optional[dict] = None,
             interval: float = 0.25) -> Measured:
-    """Runs ``cmd``; samples its process tree's summed RSS every ``interval`` seconds."""
+    """Runs ``cmd``; samples its process tree's summed RSS and each process's CPU time every
+    ``interval`` seconds. A process's CPU is its last sample, so up to ``interval`` of each
+    process's last moments is missed (a process that lived less than that is not seen)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, by_process, done = [0], {}, threading.Event()
+    peak, by_process, cpu, done = [0], {}, {}, threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             now = tree_rss(proc.pid)
             peak[0] = max(peak[0], sum(now.values()))
             for pid, rss in now.items():
+                used = cpu_seconds(pid)
+                if used is not None:
+                    cpu[pid] = (cpu.get(pid, (None,))[0] or _label(pid), used)
                 if rss > 16 * 2**20:  # shells and the like left out
                     label = by_process.get(pid, (None, 0))[0] or _label(pid)
                     by_process[pid] = (label, max(rss, by_process.get(pid, (None, 0))[1]))
@@ -84,4 +101,6 @@ def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, e
         done.set()
         sampler.join()
     return Measured(time.perf_counter() - start, peak[0] / 2**20, proc.returncode, out, err,
-                    {label: round(rss / 2**20, 1) for label, rss in by_process.values()})
+                    {label: round(rss / 2**20, 1) for label, rss in by_process.values()},
+                    round(sum(used for _, used in cpu.values()), 2),
+                    {label: round(used, 2) for label, used in cpu.values() if used >= 0.1})
