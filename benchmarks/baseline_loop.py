@@ -1,5 +1,9 @@
 """The script a user would write instead of newsbeam: one sequential loop over the same
-libraries (feedparser, requests, trafilatura, spaCy, pyarrow) with the same settings.
+libraries (feedparser, requests, trafilatura, datasketch, spaCy, pyarrow) with the same
+settings: exact copies by a hash of the text's words, near-copies by datasketch's MinHash
+LSH (word 3-shingles, 100 permutations, Jaccard 0.8, as newsbeam's defaults; the batch
+update, datasketch's fast path), the first copy kept. Issue 13's loop names datasketch;
+until 2026-11-28 this loop left near-copies out.
 
     python -m benchmarks.baseline_loop FEEDS_FILE OUT_DIR
 
@@ -28,6 +32,7 @@ def main(feeds_file: str, out_dir: str) -> dict:
     import spacy
     import thinc.compat  # noqa: F401
     import trafilatura
+    from datasketch import MinHash, MinHashLSH
 
     del sys.modules["torch"]
 
@@ -47,6 +52,16 @@ def main(feeds_file: str, out_dir: str) -> dict:
         feed = timed("feeds", lambda u: feedparser.parse(session.get(u, timeout=15).content), url)
         links += [entry.link for entry in feed.entries]
     seen_hashes, articles = set(), []
+    lsh = MinHashLSH(threshold=0.8, num_perm=100)
+
+    def near_copy(words: list[str], key: str) -> bool:
+        signature = MinHash(num_perm=100)
+        signature.update_batch([" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)])
+        if lsh.query(signature):
+            return True
+        lsh.insert(key, signature)
+        return False
+
     for link in dict.fromkeys(links):
         resp = timed("fetch", session.get, link, timeout=15)
         if resp.status_code != 200:
@@ -57,8 +72,9 @@ def main(feeds_file: str, out_dir: str) -> dict:
                                             "original_date": True, "extensive_search": True})
         if doc is None or not doc.text:
             continue
-        digest = hashlib.sha256(" ".join(re.findall(r"\w+", doc.text.casefold())).encode()).hexdigest()
-        if digest in seen_hashes:
+        words = re.findall(r"\w+", doc.text.casefold())
+        digest = hashlib.sha256(" ".join(words).encode()).hexdigest()
+        if digest in seen_hashes or timed("dedup", near_copy, words, link):
             continue
         seen_hashes.add(digest)
         articles.append({"url": link, "title": doc.title, "text": doc.text, "published": doc.date})
