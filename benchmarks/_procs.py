@@ -24,6 +24,7 @@ class Measured(NamedTuple):
     peak_rss_mb_by_process: dict  # "pid command" -> that process's own peak (MB)
     cpu_seconds: float  # user + system time of every process of the tree, as last sampled
     cpu_seconds_by_process: dict  # "pid command" -> that process's own CPU seconds
+    alone_seconds: float  # until a second process of the tree was first seen (less one interval)
 
 
 def cpu_seconds(pid: int) -> Optional[float]:
@@ -79,10 +80,13 @@ def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, e
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, by_process, cpu, done = [0], {}, {}, threading.Event()
+    alone = [None]
 
     def sample() -> None:
         while not done.is_set():
             now = tree_rss(proc.pid)
+            if alone[0] is None and len(now) > 1:
+                alone[0] = max(0.0, time.perf_counter() - start - interval)
             peak[0] = max(peak[0], sum(now.values()))
             for pid, rss in now.items():
                 used = cpu_seconds(pid)
@@ -103,4 +107,5 @@ def measure(cmd: list[str], cwd: Optional[Path] = None, timeout: float = 7200, e
     return Measured(time.perf_counter() - start, peak[0] / 2**20, proc.returncode, out, err,
                     {label: round(rss / 2**20, 1) for label, rss in by_process.values()},
                     round(sum(used for _, used in cpu.values()), 2),
-                    {label: round(used, 2) for label, used in cpu.values() if used >= 0.1})
+                    {label: round(used, 2) for label, used in cpu.values() if used >= 0.1},
+                    round(time.perf_counter() - start if alone[0] is None else alone[0], 2))

@@ -9,8 +9,11 @@ measurement is a fresh process (imports and model loads included, as a user sees
 variants alternate; the figures are medians of ``--repeats``. Peak memory is the summed
 RSS of the command's whole process tree (its SDK workers included), CPU the user + system
 time of all its processes. newsbeam's CPU divided by the cores is the wall time it could
-take at best, every core busy from start to end (``best_possible_*``): a target beyond
-that needs less work, not better scheduling.
+take at best, every core busy from start to end (``best_possible_*``); counting the
+seconds before its first worker process exists as one busy core (the launcher alone:
+imports, the graph) gives a tighter bound that is still a lower one
+(``best_possible_after_start_up_*``). A target beyond these needs less work, not better
+scheduling.
 
 - ``loop``: ``benchmarks.baseline_loop``, the sequential script a user would write
   (feedparser, requests, trafilatura, spaCy, pyarrow): one core.
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                         raise SystemExit(f"{name} failed ({m.returncode}):\n{m.stderr[-3000:]}")
                     result = {"seconds": round(m.seconds, 2), "peak_rss_mb": round(m.peak_rss_mb, 1),
                               "cpu_seconds": m.cpu_seconds, "cpu_seconds_by_command": _by_command(m),
+                              "alone_seconds": m.alone_seconds,
                               "said": m.stdout.strip().splitlines()[-1]}
                     if name == "newsbeam" and not texts.exists():
                         texts.write_text(json.dumps(_articles_texts(out)))
@@ -148,11 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     # The shortest wall time newsbeam's CPU work could take if every core were busy from
     # its first moment to its last: no scheduling, overlap or runner does better.
     floor = cpu["newsbeam"] / cores
+    # Tighter: until its first worker process exists the launcher is one process, so at
+    # most one core is busy (its start-up is imports and building the graph, GIL-bound);
+    # counting those seconds as one busy core's CPU makes this still a lower bound.
+    alone = statistics.median(r["alone_seconds"] for r in runs["newsbeam"])
+    floor_serial = alone + (cpu["newsbeam"] - alone) / cores
     print(f"newsbeam vs loop: {vs_loop:.2f}x (target >= 1.8x); newsbeam / NER limit: {vs_ner:.2f} (target <= 1.3); "
           f"default vs 1 worker: {med['newsbeam_1_worker'] / med['newsbeam']:.2f}x")
     print(f"CPU: newsbeam {cpu['newsbeam']:.1f} s, NER limit {cpu['ner_limit']:.1f} s, loop {cpu['loop']:.1f} s; "
           f"newsbeam's CPU on {cores} busy cores: {floor:.1f} s = {med['loop'] / floor:.2f}x the loop at best, "
           f"{floor / med['ner_limit']:.2f} of the NER limit at best")
+    print(f"with its {alone:.1f} s alone before the first worker: {floor_serial:.1f} s = "
+          f"{med['loop'] / floor_serial:.2f}x the loop at best, {floor_serial / med['ner_limit']:.2f} of the NER limit")
     save(RESULTS, {
         "benchmark": "cores", "cpus": len(os.sched_getaffinity(0)),
         "corpus": f"benchmarks.corpus: {args.articles} unique articles on {args.hosts} loopback hosts",
@@ -161,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         "newsbeam_cpu_on_all_cores_seconds": round(floor, 2),
         "best_possible_vs_loop": round(med["loop"] / floor, 3),
         "best_possible_over_ner_limit": round(floor / med["ner_limit"], 3),
+        "launcher_alone_seconds": alone,
+        "best_possible_after_start_up_seconds": round(floor_serial, 2),
+        "best_possible_after_start_up_vs_loop": round(med["loop"] / floor_serial, 3),
+        "best_possible_after_start_up_over_ner_limit": round(floor_serial / med["ner_limit"], 3),
         "newsbeam_vs_loop": round(vs_loop, 3), "target_vs_loop": 1.8,
         "newsbeam_over_ner_limit": round(vs_ner, 3), "target_over_ner_limit": 1.3,
         "default_vs_1_worker": round(med["newsbeam_1_worker"] / med["newsbeam"], 3),
