@@ -109,6 +109,27 @@ def test_modified_date_is_kept_only_when_later():
     assert a.modified is not None and a.modified.startswith("2020-01-09")
 
 
+def test_the_page_is_parsed_once_and_left_to_trafilatura_when_it_refuses():
+    """One tree serves trafilatura and htmldate; it is not changed by them (each copies),
+    and what trafilatura's loader refuses goes on as it came, so trafilatura's own
+    outcome and error stay as they were."""
+    from lxml.html import HtmlElement, tostring
+
+    from transforms.extract_articles import _parsed, main_text
+
+    html = (b"<html><head><meta property='article:published_time' content='2020-01-07T09:00:00+00:00'>"
+            b"<title>Report</title></head><body><nav><a href='/'>Home</a></nav><article>"
+            + b"<p>" + b"A sentence of the report goes here. " * 30 + b"</p></article></body></html>")
+    tree = _parsed(html)
+    assert isinstance(tree, HtmlElement)
+    before = tostring(tree)
+    _, from_tree, _ = main_text(tree, f"{BASE}/x/once.html")
+    _, from_bytes, _ = main_text(html, f"{BASE}/x/once.html")
+    assert from_tree == from_bytes and from_tree.startswith("A sentence of the report")
+    assert tostring(tree) == before
+    assert _parsed(b"just a line of text, no markup") == b"just a line of text, no markup"
+
+
 def test_language_declared_then_feed_hint_then_detected():
     sentence = "Die Regierung hat am Montag einen neuen Haushalt beschlossen, sagte der Minister. "
     german = b"<p>" + sentence.encode() * 12

@@ -113,8 +113,9 @@ def clean(mention: Mention) -> Optional[Mention]:
     return Mention(stripped, mention.label, start, end)
 
 
-# Names recur across a run's articles, and folding one word takes a dozen regex passes: it
-# was about 2% of a worker's CPU (py-spy, benchmarks.cores corpus) before this cache.
+# Names recur across a run's articles, and folding one word takes a dozen regex passes:
+# before this cache it was about 8% of the SDK workers' samples holding the GIL in one py-spy
+# profile of a cores-corpus run (not a results file).
 @lru_cache(maxsize=1 << 16)
 def fold_word(word: str) -> str:
     """A casefolded, diacritic-free word as it sounds (rule 3 of the module docstring)."""

@@ -202,10 +202,11 @@ def is_index_page(text: str, short_line_ratio: float, pagetype: Optional[str] = 
 
 def _parsed(html: bytes | str) -> Any:
     """The page parsed once, as trafilatura parses it (its charset guess, its repairs), for
-    both trafilatura and htmldate: given bytes or a string, each decodes and parses the page
-    again, which was about a third of extraction's CPU. Each copies a tree it is given before
-    changing it. Where trafilatura would refuse the page (not HTML, over its size limit), the
-    page goes on as it came, so the outcome and its error stay trafilatura's own."""
+    both trafilatura and htmldate: given bytes or a string, each decoded and parsed the page
+    again (the second parse was about a tenth of extraction's CPU on the cores corpus: 6.65
+    -> 6.0 ms per page in a one-off timing). Each copies a tree it is given before changing
+    it. Where trafilatura would refuse the page (not HTML, over its size limit), the page
+    goes on as it came, so the outcome and its error stay trafilatura's own."""
     from trafilatura.settings import DEFAULT_CONFIG
     from trafilatura.utils import load_html
 
