@@ -16,7 +16,7 @@ imports, the graph) gives a tighter bound that is still a lower one
 scheduling.
 
 - ``loop``: ``benchmarks.baseline_loop``, the sequential script a user would write
-  (feedparser, requests, trafilatura, spaCy, pyarrow): one core.
+  (feedparser, requests, trafilatura, datasketch, spaCy, pyarrow): one core.
 - ``newsbeam``: ``newsbeam run --feeds ... --output ...``, no runner flags: the default.
 - ``newsbeam_1_worker``: the same with ``--direct_num_workers=1`` (what the default was).
 - ``ner_limit``: NER alone on the texts newsbeam extracted, the same model and
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"with its {alone:.1f} s alone before the first worker: {floor_serial:.1f} s = "
           f"{med['loop'] / floor_serial:.2f}x the loop at best, {floor_serial / med['ner_limit']:.2f} of the NER limit")
     save(RESULTS, {
-        "benchmark": "cores", "cpus": len(os.sched_getaffinity(0)),
+        "benchmark": "cores", "cpus": cores,
         "corpus": f"benchmarks.corpus: {args.articles} unique articles on {args.hosts} loopback hosts",
         "articles_extracted": n_texts, "repeats": args.repeats,
         "median_seconds": med, "median_peak_rss_mb": rss, "median_cpu_seconds": cpu,
