@@ -310,3 +310,70 @@ def test_stems_are_snowballs_english_stems_whichever_backend_runs_them():
     reference = EnglishStemmer()
     clear_caches()
     assert {w: next(iter(stems(w))) for w in words} == {w: reference.stemWord(w) for w in words}
+
+
+def _assign_by_scoring_every_candidate(index: StoryIndex, p: StoryProfile, df: DocumentFrequencies):
+    """The rule of ``StoryIndex.assign`` written plainly: both cosines of every candidate,
+    weighted afresh, the largest margin wins (ties: smaller story id)."""
+    from transforms._stories import Story, Weighted, vector_cosine
+
+    config, mine = index.config, Weighted.of(p.terms, df)
+    scored = []
+    for story in index.candidates(p, df):
+        centroid = mine.cosine(Weighted.of(story.terms, df))
+        leader = mine.cosine(Weighted.of(story.leader, df))
+        threshold = config.threshold
+        if p.vector is not None and story.embedded:
+            w, threshold = config.vector_weight, config.vector_threshold
+            centroid = w * vector_cosine(p.vector, story.vector) + (1 - w) * centroid
+            leader = w * vector_cosine(p.vector, story.leader_vector) + (1 - w) * leader
+        scored.append((min(centroid, leader) - threshold, story.story_id, min(centroid, leader)))
+    joinable = [s for s in scored if s[0] >= 0]
+    if joinable:
+        _, story_id, score = max(joinable, key=lambda s: (s[0], [-ord(c) for c in s[1]]))
+        story = index.stories[story_id]
+    else:
+        story, score = Story(p.article_id, p.published, p.published, 0, Counter(), p.title, Counter(),
+                             dict(p.terms)), 0.0
+        index.stories[story.story_id] = story
+    story.add(p, config.centroid_terms)
+    index._index(story, df)
+    return story.story_id, score
+
+
+@pytest.mark.parametrize("with_vectors", [False, True])
+def test_the_index_assigns_as_scoring_every_candidate_in_full_would(with_vectors):
+    """The index skips a candidate's centroid when its first article already rules it out,
+    reuses a new story's weights from its article and scores only shared words: none of it
+    may change a story or a score. 600 made-up articles from 40 overlapping topics over 10
+    days (some longer than ``centroid_terms``), against the plain rule above."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    general = [f"w{i}" for i in range(300)]
+    topics = [[f"t{t}x{i}" for i in range(12)] + rng.sample(general, 20) for t in range(40)]
+    directions = np.random.default_rng(7).normal(size=(40, 8))
+    profiles = []
+    for i in range(600):
+        topic = rng.randrange(40)
+        words = rng.choices(topics[topic], k=rng.randint(5, 25)) + rng.choices(general, k=rng.randint(10, 60))
+        if i % 50 == 0:
+            words += [f"long{i}x{k}" for k in range(60)]
+        vector = None
+        if with_vectors:
+            v = directions[topic] + np.random.default_rng(i).normal(scale=0.8, size=8)
+            vector = v / np.linalg.norm(v)
+        profiles.append(StoryProfile(f"a{i:04d}", f"2020-01-{1 + i // 60:02d}T{i % 24:02d}:00:00+00:00",
+                                     f"outlet{i % 7}", None, dict(Counter(words)), (), vector))
+    df = _frequencies(profiles)
+    config = StoryConfig(centroid_terms=50)
+    fast, plain = StoryIndex(config), StoryIndex(config)
+    ordered = sorted(profiles, key=lambda p: (p.published, p.article_id))
+    got = [fast.assign(p, df) for p in ordered]
+    expected = [_assign_by_scoring_every_candidate(plain, p, df) for p in ordered]
+    assert [story_id for story_id, _ in got] == [story_id for story_id, _ in expected]
+    assert [score for _, score in got] == pytest.approx([score for _, score in expected], abs=1e-12)
+    joined = sum(1 for p, (story_id, _) in zip(ordered, got) if story_id != p.article_id)
+    assert 100 < joined < 500  # the made-up topics make stories, and not one of everything

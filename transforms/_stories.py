@@ -53,6 +53,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter, mul
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -315,12 +316,15 @@ class Weighted(NamedTuple):
     def cosine(self, other: "Weighted") -> float:
         if not self.norm or not other.norm:
             return 0.0
-        a, b = (self.vector, other.vector) if len(self.vector) <= len(other.vector) else (other.vector, self.vector)
-        return sum(x * b.get(k, 0.0) for k, x in a.items()) / (self.norm * other.norm)
-
-
-def _hours_between(earlier: str, later: str) -> float:
-    return (instant(later) - instant(earlier)) / timedelta(hours=1)
+        a, b = self.vector, other.vector
+        # Only the shared words count. Every step runs in C (the intersection over the
+        # smaller dict, the lookups, the products, the sum): scoring candidates is what grows
+        # with a run's density of stories, so this is the loop that sets the cost per article.
+        shared = a.keys() & b.keys()
+        if len(shared) < 2:
+            return sum(a[k] * b[k] for k in shared) / (self.norm * other.norm)
+        pick = itemgetter(*shared)
+        return sum(map(mul, pick(a), pick(b))) / (self.norm * other.norm)
 
 
 class StoryIndex:
@@ -340,8 +344,8 @@ class StoryIndex:
         ranked = sorted(terms, key=lambda t: (-df.idf(t) * (1 + math.log(terms[t])), t))
         return ranked[:self.config.index_terms]
 
-    def _index(self, story: Story, df: DocumentFrequencies) -> None:
-        for term in self._distinctive(story.terms, df):
+    def _index(self, story: Story, df: DocumentFrequencies, distinctive: Optional[list[str]] = None) -> None:
+        for term in distinctive if distinctive is not None else self._distinctive(story.terms, df):
             posting = self._postings.setdefault(term, OrderedDict())
             posting[story.story_id] = None
             posting.move_to_end(story.story_id)
@@ -356,16 +360,18 @@ class StoryIndex:
         for story in sorted(self.stories.values(), key=lambda s: (instant(s.last_published), s.story_id)):
             self._index(story, df)
 
-    def candidates(self, p: StoryProfile, df: DocumentFrequencies) -> list[Story]:
+    def candidates(self, p: StoryProfile, df: DocumentFrequencies,
+                   distinctive: Optional[list[str]] = None) -> list[Story]:
         shared: Counter = Counter()
-        for term in self._distinctive(p.terms, df):
+        for term in distinctive if distinctive is not None else self._distinctive(p.terms, df):
             shared.update(self._postings.get(term, {}).keys())
         out = []
+        at, window = instant(p.published), timedelta(hours=self.config.window_hours)
         for story_id, _ in shared.most_common():
             story = self.stories.get(story_id)
             if story is None:  # closed (see assign_closing); its postings are dropped lazily
                 continue
-            if abs(_hours_between(story.last_published, p.published)) <= self.config.window_hours:
+            if abs(instant(story.last_published) - at) <= window:
                 out.append(story)
                 if len(out) == self.config.max_candidates:
                     break
@@ -374,21 +380,30 @@ class StoryIndex:
     def assign(self, p: StoryProfile, df: DocumentFrequencies) -> tuple[str, float]:
         """(story id, score): the story ``p`` joins, or its own new story (score 0)."""
         weighted = Weighted.of(p.terms, df)
+        distinctive = self._distinctive(p.terms, df)
         best, best_margin, best_score = None, 0.0, 0.0
-        for story in self.candidates(p, df):
+        for story in self.candidates(p, df, distinctive):
             self.compared += 1
-            if story.story_id not in self._weighted:
-                self._weighted[story.story_id] = Weighted.of(story.terms, df)
             if story.story_id not in self._leaders:
                 self._leaders[story.story_id] = Weighted.of(story.leader or story.terms, df)
-            centroid, leader = weighted.cosine(self._weighted[story.story_id]), weighted.cosine(
-                self._leaders[story.story_id])
             threshold = self.config.threshold
-            if p.vector is not None and story.embedded:
+            mixed = p.vector is not None and story.embedded
+            if mixed:
                 w = self.config.vector_weight
-                centroid = w * vector_cosine(p.vector, story.vector) + (1 - w) * centroid
-                leader = w * vector_cosine(p.vector, story.leader_vector) + (1 - w) * leader
                 threshold = self.config.vector_threshold
+            leader = weighted.cosine(self._leaders[story.story_id])
+            if mixed:
+                leader = w * vector_cosine(p.vector, story.leader_vector) + (1 - w) * leader
+            # The score is the lower of the two, so a leader score that cannot win (below
+            # the threshold, or below the best margin so far) settles the candidate without
+            # its centroid: most candidates are unrelated stories that end here.
+            if leader - threshold < 0 or (best is not None and leader - threshold < best_margin):
+                continue
+            if story.story_id not in self._weighted:
+                self._weighted[story.story_id] = Weighted.of(story.terms, df)
+            centroid = weighted.cosine(self._weighted[story.story_id])
+            if mixed:
+                centroid = w * vector_cosine(p.vector, story.vector) + (1 - w) * centroid
             # Judged by the margin over the threshold that applies: a story of an earlier run
             # without embeddings is scored by words alone, against the word threshold.
             score = min(centroid, leader)
@@ -398,7 +413,16 @@ class StoryIndex:
         if best is None or best_margin < 0:
             best = Story(p.article_id, p.published, p.published, 0, Counter(), p.title, Counter(), dict(p.terms))
             self.stories[best.story_id] = best
-            best_score = 0.0
+            best.add(p, self.config.centroid_terms)
+            # A new story's first article is the article itself, and so is its centroid
+            # unless the article has more than centroid_terms words (the IDF has not
+            # changed): the article's weighted words and index terms serve the story.
+            self._leaders[best.story_id] = weighted
+            whole = len(best.terms) == len(p.terms)
+            if whole:
+                self._weighted[best.story_id] = weighted
+            self._index(best, df, distinctive if whole else None)
+            return best.story_id, 0.0
         best.add(p, self.config.centroid_terms)
         self._weighted.pop(best.story_id, None)
         self._index(best, df)
