@@ -25,8 +25,10 @@ kept and why (``not_kept``: the failure row's error and the file's word count), 
 scores over the pairs whose two articles were both kept (``kept_pairs``): what the story
 stage decided, apart from what the extractor dropped before it.
 
-The page: the text's first ten words as the title (the file has no separate title), its
-sentences in paragraphs, inside a plain article template. The pipeline extracts the text
+The page: the text's first ten words as the title and headline (the file has no separate
+title; its text begins with the article's headline, mostly with no line break after it),
+the rest of its sentences in paragraphs, inside a plain article template: the page holds
+the file's text once, as a real page holds its headline once. The pipeline extracts the text
 back with trafilatura, so the words the stage sees are the extractor's, not the file's.
 Results: benchmarks/results/story_pipeline.json.
 """
@@ -99,10 +101,11 @@ def build_site(rows: list[dict], root: Path, seed: int = FIRST_SEED) -> tuple[Co
     for n, article_id in enumerate(order):
         outlet = outlet_of[article_id]
         published = f"{DAY}T{n * 24 // len(order):02d}:{n % 60:02d}:00Z"
-        title = " ".join(texts[article_id].split()[:10])
+        words = texts[article_id].split()
+        title, body = " ".join(words[:10]), " ".join(words[10:])
         path = f"o{outlet}/{article_id}.html"
         (root / f"o{outlet}").mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(_page(title, texts[article_id], outlet, published), encoding="utf-8")
+        (root / path).write_text(_page(title, body, outlet, published), encoding="utf-8")
         paths[article_id] = path
         items[outlet].append(f"<item><title>{html.escape(title)}</title><link>{{{{BASE}}}}/{path}</link>"
                              f"<guid>{article_id}</guid></item>")

@@ -377,3 +377,29 @@ def test_the_index_assigns_as_scoring_every_candidate_in_full_would(with_vectors
     assert [score for _, score in got] == pytest.approx([score for _, score in expected], abs=1e-12)
     joined = sum(1 for p, (story_id, _) in zip(ordered, got) if story_id != p.article_id)
     assert 100 < joined < 500  # the made-up topics make stories, and not one of everything
+
+
+def test_a_title_the_text_already_begins_with_is_counted_once():
+    """Extractors often keep the headline as the text's first line (every demo page): the
+    profile and the embedded text hold it once; a title the text does not begin with is
+    added to it."""
+    from transforms._stories import titled_text
+
+    snow = extract_article(page(DEMO["snow"]))
+    assert snow.text.startswith(snow.title)
+    assert titled_text(snow.title, snow.text) == snow.text
+    once = profile("s", "2020-01-07T10:00:00+00:00", snow.source, snow.title, snow.text).terms
+    assert once == dict(stems(snow.text))
+    other = profile("s", "2020-01-07T10:00:00+00:00", snow.source, "Avalanche warning", snow.text).terms
+    assert other == dict(stems(snow.text) + stems("Avalanche warning"))
+    # Spacing and case do not hide the repeat; a title longer than the text's start does not match.
+    assert titled_text("Heavy  SNOW closes", "heavy snow closes roads") == "heavy snow closes roads"
+    assert titled_text("Heavy snow closes roads today", "Heavy snow closes") == "Heavy snow closes roads today\nHeavy snow closes"
+
+
+def test_the_embedded_text_holds_the_title_once():
+    from transforms.embed_articles import embedding_text
+
+    snow = extract_article(page(DEMO["snow"]))
+    assert embedding_text(snow) == snow.text
+    assert embedding_text(snow._replace(title="Avalanche warning")) == f"Avalanche warning\n{snow.text}"

