@@ -394,7 +394,8 @@ def test_a_title_the_text_already_begins_with_is_counted_once():
     assert other == dict(stems(snow.text) + stems("Avalanche warning"))
     # Spacing and case do not hide the repeat; a title longer than the text's start does not match.
     assert titled_text("Heavy  SNOW closes", "heavy snow closes roads") == "heavy snow closes roads"
-    assert titled_text("Heavy snow closes roads today", "Heavy snow closes") == "Heavy snow closes roads today\nHeavy snow closes"
+    longer = "Heavy snow closes roads today"
+    assert titled_text(longer, "Heavy snow closes") == f"{longer}\nHeavy snow closes"
 
 
 def test_the_embedded_text_holds_the_title_once():
