@@ -1,0 +1,44 @@
+"""The story benchmark's count of unrelated articles in a story (benchmarks/story_signal.py),
+which the README quotes against the issue's "no story has more than 3 articles"."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from benchmarks.story_signal import most_unrelated, with_sources
+
+
+def _brute_force(members: list[frozenset]) -> int:
+    for size in range(len(members), 0, -1):
+        for chosen in itertools.combinations(members, size):
+            if all(not (a & b) for a, b in itertools.combinations(chosen, 2)):
+                return size
+    return 0
+
+
+def test_articles_of_one_source_each_count_as_their_distinct_sources():
+    members = [frozenset([g]) for g in (1, 1, 1, 2, 2, 3, 4, 4, 4, 4)]
+    assert most_unrelated(members) == 4
+    assert most_unrelated([frozenset([7])] * 30) == 1
+
+
+def test_a_chain_of_shared_sources_is_not_one_source():
+    # a shares with b, b with c, c with d: a and c (or a and d, or b and d) share nothing
+    chain = [frozenset({1}), frozenset({1, 2}), frozenset({2, 3}), frozenset({3})]
+    assert most_unrelated(chain) == 2
+    assert most_unrelated([frozenset()] * 3) == 3  # no known source: unrelated to everything
+
+
+def test_the_count_is_the_largest_set_sharing_no_source():
+    rng = random.Random(3)
+    for _ in range(200):
+        members = [frozenset(rng.sample(range(9), rng.randint(0, 3))) for _ in range(rng.randint(1, 9))]
+        assert most_unrelated(members) == _brute_force(members), members
+
+
+def test_an_article_carries_every_source_of_its_sentences():
+    sources = [(["Alpha one.", "Alpha two."], 0), (["Beta one.", "Shared line."], 1), (["Shared line."], 2)]
+    texts, groups = with_sources([["Alpha two.", "Shared line."], ["Unknown line."]], sources)
+    assert texts == ["Alpha two. Shared line.", "Unknown line."]
+    assert groups == [frozenset({0, 1, 2}), frozenset()]
