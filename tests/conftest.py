@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,21 @@ def shared_path(*parts: str) -> Path:
 def sample_site():
     with LoopbackSite(SAMPLES / "site") as site:
         yield site
+
+
+@pytest.fixture(scope="session", autouse=True)
+def beam_temp_dirs_under_pytest(tmp_path_factory):
+    """Beam's Pipeline makes a ``beam-pipeline-temp*`` directory when it is built and removes
+    it only at the end of ``run()``: a test that builds a graph and never runs it, or a
+    stream stopped by a signal, left one in /tmp per pipeline. Under pytest's own temporary
+    root (this process's and, through TMPDIR, its subprocesses') they go with it: pytest
+    keeps the last three sessions."""
+    root = str(tmp_path_factory.mktemp("tmp"))
+    before, env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = os.environ["TMPDIR"] = root
+    yield
+    tempfile.tempdir = before
+    if env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = env
