@@ -37,7 +37,7 @@ time per article at 1,000 (the issue: within 1.3x). Two corpora from the benchma
 corpus's sentence pool: ``shared_sentences`` (24-40 sentences drawn from the whole pool: at
 4,000 each sentence is in about 19 articles, so "unrelated" articles share whole
 sentences), ``no_shared_sentences`` (8 sentences each, no two articles within 72 hours
-sharing one: ``disjoint_texts``), and ``one_source_per_article`` (up to 8 sentences of one
+sharing one: ``disjoint_sentences``), and ``one_source_per_article`` (up to 8 sentences of one
 source text each: ``one_source_texts``). The pool's sentences come from about 450 source
 texts, so 4,000 articles made of them cannot all be unrelated: two articles that carry
 sentences of one source text (or of two texts the file scores as one story) are related.
@@ -271,17 +271,9 @@ def _published(i: int) -> str:
     return f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00"
 
 
-def mixed_texts(pool: list[str], n: int, rng) -> list[str]:
-    """24-40 sentences drawn from the whole pool per article (sentences recur across articles)."""
-    return [" ".join(sentences) for sentences in mixed_sentences(pool, n, rng)]
-
-
 def mixed_sentences(pool: list[str], n: int, rng) -> list[list[str]]:
+    """24-40 sentences drawn from the whole pool per article (sentences recur across articles)."""
     return [rng.sample(pool, rng.randint(24, 40)) for _ in range(n)]
-
-
-def disjoint_texts(pool: list[str], n: int, rng, per_article: int = 8) -> list[str]:
-    return [" ".join(sentences) for sentences in disjoint_sentences(pool, n, rng, per_article)]
 
 
 def disjoint_sentences(pool: list[str], n: int, rng, per_article: int = 8) -> list[list[str]]:
