@@ -40,8 +40,8 @@ def sample_site():
 @pytest.fixture(scope="session", autouse=True)
 def beam_temp_dirs_under_pytest(tmp_path_factory):
     """Beam's Pipeline makes a ``beam-pipeline-temp*`` directory when it is built and removes
-    it only at the end of ``run()``: a test that builds a graph and never runs it, or a
-    stream stopped by a signal, left one in /tmp per pipeline. Under pytest's own temporary
+    it only at the end of ``run()``: a pipeline built and never run, or a pipeline process
+    stopped before its run ended, left one in /tmp. Under pytest's own temporary
     root (this process's and, through TMPDIR, its subprocesses') they go with it: pytest
     keeps the last three sessions."""
     root = str(tmp_path_factory.mktemp("tmp"))
