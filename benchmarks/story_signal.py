@@ -327,18 +327,13 @@ def most_unrelated(members: list[frozenset]) -> int:
             return 1
         return max(largest(nodes - {v}), 1 + largest(nodes - {v} - adjacent[v]))
 
-    total, seen = 0, set()
-    for start in range(len(members)):
-        if start in seen:
-            continue
-        part, todo = {start}, [start]
-        while todo:
-            for j in adjacent[todo.pop()] - part:
-                part.add(j)
-                todo.append(j)
-        seen |= part
-        total += largest(frozenset(part))
-    return total
+    from transforms._minhash import components
+
+    root = components([(i, j) for i, near in adjacent.items() for j in near if i < j])
+    parts: dict[int, set] = {}
+    for i in range(len(members)):
+        parts.setdefault(root.get(i, i), set()).add(i)
+    return sum(largest(frozenset(part)) for part in parts.values())
 
 
 def source_documents(data: Path) -> list[tuple[list[str], int]]:

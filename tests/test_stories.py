@@ -330,7 +330,7 @@ def _assign_by_scoring_every_candidate(index: StoryIndex, p: StoryProfile, df: D
         scored.append((min(centroid, leader) - threshold, story.story_id, min(centroid, leader)))
     joinable = [s for s in scored if s[0] >= 0]
     if joinable:
-        _, story_id, score = max(joinable, key=lambda s: (s[0], [-ord(c) for c in s[1]]))
+        _, story_id, score = min(joinable, key=lambda s: (-s[0], s[1]))  # ties: the smaller id
         story = index.stories[story_id]
     else:
         story, score = Story(p.article_id, p.published, p.published, 0, Counter(), p.title, Counter(),

@@ -244,7 +244,7 @@ def extract_article(page: FetchedPage, index_line_ratio: float = 0.8) -> Article
     with _TRAFILATURA:
         parsed = _parsed(html)
         doc, text, text_source = main_text(parsed, page.final_url, item.content)
-        latest = _latest_date(parsed)
+        latest = _latest_date(parsed) if text else None
     if not text:
         raise EmptyExtraction(f"no main text found in {len(page.body)} bytes")
     if is_index_page(text, index_line_ratio, getattr(doc, "pagetype", None)):
