@@ -214,5 +214,5 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         | "WriteDataset" >> WriteDataset(opts.output, run_id, opts.max_rows_per_file)
     )
     {**tables, "items": items, "seen": pages["seen"], "files": written} | "RecordWindows" >> RecordWindows(
-        opts.output, run_id, stream.output_windows())
+        opts.output, run_id, stream.output_windows(), stream.allowed_lateness)
     return written

@@ -44,6 +44,7 @@ from pipeline.validate import ArgumentParser
 from schemas.tables import TABLES
 from transforms._files import ensure_dir, escape_pattern, join, match_under
 from transforms._timing import BUSY
+from transforms.window_records import read_window_records
 
 __all__ = ["RunData", "load_run", "render", "write_report", "main"]
 
@@ -123,11 +124,7 @@ def load_run(root: str, run_id: str) -> RunData:
         run_id = manifest["stream_id"]
         path = manifest_path(root, run_id)
         manifest = _read_json(path) if FileSystems.exists(path) else {**manifest, "run_id": run_id}
-    windows = []
-    for path in match_under(join(root, "runs"), f"{escape_pattern(run_id)}-*.json"):
-        record = _read_json(path)
-        if record.get("kind") == "window" and record.get("stream_id") == run_id:
-            windows.append(record)
+    windows = read_window_records(root, run_id)
     tables = {name: _read_table(root, name, run_id) for name in COLUMNS}
     return RunData(root, run_id, manifest, windows, tables)
 

@@ -185,3 +185,32 @@ def test_poll_ticks_reject_a_non_positive_interval(interval):
 
     with pytest.raises(ValueError, match="poll interval"):
         PollTicks(interval)
+
+
+@pytest.mark.parametrize("lateness, balanced", [(60, True), (0, False)])
+def test_late_outcomes_get_a_window_record_of_their_own(tmp_path, lateness, balanced):
+    """An article that reaches the records after its window closed (but within the sink's
+    allowed lateness) is counted in a late record: the stream's records add up to what it
+    took in. Without the lateness it is dropped and the stream's balance falls short."""
+    from transforms.window_records import RecordWindows, read_window_records, stream_balance
+
+    events = (  # one TestStream (Prism runs one per pipeline): ("items" | "articles", n)
+        TestStream()
+        .advance_watermark_to(0)
+        .add_elements([TimestampedValue(("items", 1), 1), TimestampedValue(("items", 2), 2),
+                       TimestampedValue(("articles", 1), 1)])
+        .advance_watermark_to(WINDOW + 1)  # the window closes: its record is written
+        .add_elements([TimestampedValue(("articles", 2), 2)])  # late, within the sink's lateness
+        .advance_watermark_to_infinity()
+    )
+    with stream_pipeline() as p:
+        tagged = p | events
+        outcomes = {kind: tagged | f"Only{kind}" >> beam.Filter(lambda e, k=kind: e[0] == k)
+                    for kind in ("items", "articles", "duplicates", "failures", "seen", "files")}
+        outcomes | RecordWindows(str(tmp_path), "s1", beam.window.FixedWindows(WINDOW), allowed_lateness=lateness)
+    records = read_window_records(str(tmp_path), "s1")
+    assert [r["counts"] for r in records][0] == {"items_in": 2, "articles": 1}  # on time: one article short
+    assert stream_balance(records)["balanced"] is balanced
+    if balanced:
+        assert [(r["pane"], r["counts"]) for r in records[1:]] == [(1, {"articles": 1})]
+        assert records[1]["run_id"].endswith("-late1")

@@ -8,6 +8,12 @@ the window's end (the default trigger): by then every item of the window has rea
 end, so the check is exact for the window:
 
     items in = articles + duplicates + dropped (drops + already seen) + failed (item errors)
+
+Late rows (the sink keeps a window open ``allowed_lateness`` seconds after its end) are
+counted in a late record of their own (``-late<pane>``), so the records of a stream add up
+to everything it took in and wrote. ``stream_balance`` adds them up: the stream's own
+balance, taken from its data rather than from the runner's metrics (Prism can lose a
+bundle's metrics; see ``pipeline/stream.py``).
 """
 
 from __future__ import annotations
@@ -15,16 +21,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms import trigger
+from apache_beam.utils.timestamp import Duration
 
 from schemas.elements import DROP, ERROR, UNIT_ITEM, Failure
-from schemas.timeutil import utc_now_iso
-from transforms._files import join, write_atomically
+from schemas.timeutil import parse_iso, utc_now_iso
+from transforms._files import escape_pattern, join, match_under, write_atomically
 
-__all__ = ["RecordWindows", "window_balance"]
+__all__ = ["RecordWindows", "read_window_records", "stream_balance", "window_balance"]
 
 STAGE = "stream"
 
@@ -41,6 +50,34 @@ def window_balance(counts: dict) -> dict[str, Any]:
     accounted = sum(ended.values())
     return {"items_in": counts.get("items_in", 0), **ended, "accounted": accounted,
             "balanced": accounted == counts.get("items_in", 0)}
+
+
+def read_window_records(root: str, stream_id: str, since: Optional[str] = None) -> list[dict]:
+    """The window records of stream ``stream_id`` in ``OUT/runs/``, oldest window first;
+    with ``since`` (an ISO instant), only those written at or after it (an earlier stream
+    given the same id leaves records of its own)."""
+    after = parse_iso(since)
+    records = []
+    for path in match_under(join(root, "runs"), f"{escape_pattern(stream_id)}-*.json"):
+        with FileSystems.open(path) as handle:
+            record = json.loads(handle.read().decode("utf-8"))
+        if record.get("kind") != "window" or record.get("stream_id") != stream_id:
+            continue
+        if after is not None and (parse_iso(record.get("written_at")) or after) < after:
+            continue
+        records.append(record)
+    return sorted(records, key=lambda r: (r.get("window_start", ""), r.get("pane", 0)))
+
+
+def stream_balance(records: Iterable[dict]) -> Optional[dict[str, Any]]:
+    """The conservation check of a whole stream: its window records' counts added up
+    (None without a record)."""
+    total: Counter = Counter()
+    found = False
+    for record in records:
+        total.update(record.get("counts") or {})
+        found = True
+    return window_balance(total) if found else None
 
 
 class _CountsFn(beam.CombineFn):
@@ -101,13 +138,17 @@ class RecordWindows(beam.PTransform):
         root: the output directory.
         stream_id: the stream's id (prefix of every record and data file).
         windows: the output windows (a WindowFn).
+        allowed_lateness: seconds after a window's end during which late outcomes are still
+            counted (in a late record each); the sink's own lateness, so that every row it
+            writes is counted.
     """
 
-    def __init__(self, root: str, stream_id: str, windows):
+    def __init__(self, root: str, stream_id: str, windows, allowed_lateness: float = 0.0):
         super().__init__()
         self._root = root
         self._stream_id = stream_id
         self._windows = windows
+        self._lateness = allowed_lateness
 
     def expand(self, outcomes: dict):
         counted = (
@@ -121,7 +162,10 @@ class RecordWindows(beam.PTransform):
         return (
             counted
             | "FlattenCounts" >> beam.Flatten()
-            | "IntoOutputWindows" >> beam.WindowInto(self._windows)
+            | "IntoOutputWindows" >> beam.WindowInto(
+                self._windows, trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                allowed_lateness=Duration(seconds=int(self._lateness)))
             | "CountPerWindow" >> beam.CombineGlobally(_CountsFn()).without_defaults()
             | "WriteRecord" >> beam.ParDo(_WriteRecordFn(self._root, self._stream_id))
         )
