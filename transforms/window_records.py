@@ -4,8 +4,8 @@ start>.json`` with that window's counts and conservation check; emits the record
 Consumes ``{"items": FeedItem, "articles": Article, "duplicates": Duplicate, "failures":
 Failure, "seen": FeedItem (dropped as already ingested), "files": (table, path, rows)}``,
 counted in the stream's output windows. The record is written when the watermark passes
-the window's end (the default trigger): by then every item of the window has reached its
-end, so the check is exact for the window:
+the window's end (the on-time pane): by then every item of the window has reached its end
+on the local runners, so the check is exact for the window:
 
     items in = articles + duplicates + dropped (drops + already seen) + failed (item errors)
 
