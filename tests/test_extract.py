@@ -10,14 +10,17 @@ from conftest import SAMPLES, pinned_options
 from samples_util import BASE, page
 
 from transforms.extract_articles import (
+    INTERSTITIAL_SHARE,
     EmptyExtraction,
     ExtractArticles,
+    Interstitial,
     NotAnArticle,
     clean_authors,
     content_hash,
     count_words,
     extract_article,
     is_index_page,
+    notice_share,
     pick_published,
 )
 
@@ -70,16 +73,68 @@ def test_empty_page_raises():
         extract_article(page("x/empty.html", body=b"<html><head><title>t</title></head><body></body></html>"))
 
 
+# Made-up walls of the kinds news sites put before an article (written for these tests).
+PAYWALL = ("You have read all of your free articles this month. Subscribe now for unlimited digital access "
+           "to local news. Already a subscriber? Log in to continue reading. Questions about your account? "
+           "Call our help desk.")
+COOKIE_WALL = ("To use this website, cookies must be enabled in your browser. Please change your cookie "
+               "settings and reload the page. We use cookies from third party partners to show relevant ads.")
+AD_BLOCK = "We noticed you are using an ad blocker. Please turn off your ad blocker to keep reading."
+# Articles about the same words, and one with a newsletter box: not walls.
+ABOUT_SUBSCRIPTIONS = (
+    "Netflix raised the price of its standard subscription by two dollars on Tuesday. Subscribers in the "
+    "United States will pay 17.99 dollars a month from March. The company said the money would pay for "
+    "more original series. Analysts expect few subscribers to cancel, since rivals charge about as much.")
+ABOUT_COOKIES = (
+    "Bakers across the city sold out of Christmas cookies on Saturday, the busiest day of the year. The "
+    "most popular cookies were gingerbread men, one shop owner said. Flour prices rose by a tenth this "
+    "year, but most bakeries kept their prices.")
+WITH_NEWSLETTER = (
+    "The council approved the new tram line on Monday after a two-hour debate. Sign up now for our daily "
+    "newsletter. Construction starts in the spring and the line opens in 2023, the mayor said. It will "
+    "link the station with the university and the hospital.")
+
+
+def _wall_page(name: str, title: str, notice: str, content: str | None = None):
+    body = f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{notice}</p>" \
+           "</article></body></html>"
+    fetched = page(f"x/{name}", body=body.encode())
+    return fetched._replace(item=fetched.item._replace(content=content)) if content else fetched
+
+
+def test_walls_are_mostly_notice_and_articles_about_the_same_words_are_not():
+    for wall in (PAYWALL, COOKIE_WALL, AD_BLOCK):
+        assert notice_share(wall) >= INTERSTITIAL_SHARE, wall
+    for text in (ABOUT_SUBSCRIPTIONS, ABOUT_COOKIES, WITH_NEWSLETTER):
+        assert notice_share(text) < INTERSTITIAL_SHARE / 2, text
+    assert 0 < notice_share(WITH_NEWSLETTER)  # the newsletter sentence counts, the rest does not
+    assert notice_share(extract_article(page(SEED)).text) < 0.1
+    assert notice_share("") == 0.0
+
+
+def test_a_paywall_page_is_dropped_as_an_interstitial_unless_the_feed_carries_the_article():
+    with pytest.raises(Interstitial, match="paywall"):
+        extract_article(_wall_page("paywall.html", "Council approves budget", PAYWALL))
+    story = " ".join([WITH_NEWSLETTER.replace("Sign up now for our daily newsletter. ", "")] * 3)
+    a = extract_article(_wall_page("paywall.html", "Council approves budget", PAYWALL, content=f"<p>{story}</p>"))
+    assert a.text_source == "feed" and "tram line" in a.text and "subscriber" not in a.text
+    # A feed whose content is the wall too: still an interstitial.
+    with pytest.raises(Interstitial):
+        extract_article(_wall_page("paywall.html", "Council approves budget", PAYWALL, content=f"<p>{AD_BLOCK}</p>"))
+
+
 def test_composite_routes_drops_and_errors():
     short = b"<html><body><article><p>Only a few words here, really not many.</p></article></body></html>"
     pages = [page(SEED), page("x/short.html", body=short),
-             page("x/empty.html", body=b"<html><body></body></html>")]
+             page("x/empty.html", body=b"<html><body></body></html>"),
+             _wall_page("cookies.html", "Storm closes roads", COOKIE_WALL)]
     with test_pipeline.TestPipeline(options=pinned_options()) as p:
         out = p | beam.Create(pages) | ExtractArticles(min_words=50)
         assert_that(out.articles | beam.Map(lambda a: a.url), equal_to([f"{BASE}/{SEED}"]))
         assert_that(out.failed | beam.Map(lambda f: (f.url.rsplit("/", 1)[-1], f.error, f.severity)),
                     equal_to([("short.html", "too_short", "drop"),
-                              ("empty.html", "EmptyExtraction", "error")]), label="Failed")
+                              ("empty.html", "EmptyExtraction", "error"),
+                              ("cookies.html", "interstitial", "drop")]), label="Failed")
 
 
 def test_authors_are_cleaned_of_by_and_the_outlet():
