@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import json
 from typing import Any, Iterable, Optional, Sequence
 
 import duckdb
@@ -42,7 +41,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 from pipeline.manifest import manifest_path
 from pipeline.validate import ArgumentParser
 from schemas.tables import TABLES
-from transforms._files import ensure_dir, escape_pattern, join, match_under
+from transforms._files import ensure_dir, escape_pattern, join, match_under, read_json
 from transforms._timing import BUSY
 from transforms.window_records import read_window_records
 
@@ -85,11 +84,6 @@ def _read_table(root: str, table: str, run_id: str) -> pa.Table:
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def _read_json(path: str) -> dict:
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
-
-
 class RunData:
     """A run's manifest, its window records (streams) and its rows, queryable with DuckDB
     (views ``articles``, ``duplicates``, ``failures``, ``entities``, ``stories``)."""
@@ -119,11 +113,11 @@ def latest_run_id(root: str) -> Optional[str]:
 
 def load_run(root: str, run_id: str) -> RunData:
     """Reads what the report needs of ``run_id`` (a window record's id means its stream)."""
-    manifest = _read_json(manifest_path(root, run_id))
+    manifest = read_json(manifest_path(root, run_id))
     if manifest.get("kind") == "window":
         run_id = manifest["stream_id"]
         path = manifest_path(root, run_id)
-        manifest = _read_json(path) if FileSystems.exists(path) else {**manifest, "run_id": run_id}
+        manifest = read_json(path) if FileSystems.exists(path) else {**manifest, "run_id": run_id}
     windows = read_window_records(root, run_id)
     tables = {name: _read_table(root, name, run_id) for name in COLUMNS}
     return RunData(root, run_id, manifest, windows, tables)

@@ -12,7 +12,7 @@ import shutil
 import signal
 import uuid
 import warnings
-from typing import IO, Callable, Optional
+from typing import IO, Any, Callable, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -42,16 +42,22 @@ def match_under(directory: str, *pattern: str) -> list[str]:
     return sorted(m.path for m in found)
 
 
+def read_json(path: str) -> Any:
+    """The JSON document at ``path`` (any Beam filesystem)."""
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
 def unreadable(path: str) -> Optional[str]:
     """Why the file at ``path`` cannot be read (a Parquet footer, or a ``.json`` file's JSON),
     in one line; None when it can."""
     try:
-        with FileSystems.open(path) as handle:
-            if path.endswith(".json"):
-                json.loads(handle.read().decode("utf-8"))
-            else:
-                import pyarrow.parquet as pq
+        if path.endswith(".json"):
+            read_json(path)
+        else:
+            import pyarrow.parquet as pq
 
+            with FileSystems.open(path) as handle:
                 pq.read_metadata(handle)
     except Exception as exc:  # noqa: BLE001 (whatever the reader says is the finding)
         return " ".join(str(exc).split())[:160] or type(exc).__name__

@@ -129,9 +129,9 @@ RESCUE_WORDS = 100
 # to the site (logging in, subscribing to it, ad blockers, enabling cookies or JavaScript).
 # A page is an interstitial when such sentences are at least INTERSTITIAL_SHARE of its
 # words: an article that mentions a newsletter, or is about subscriptions or cookies, stays
-# well below. Checked one-off on the extraction benchmark's 181 real articles (trafilatura's
-# text of each): the highest share was 0.08. On the texts of the stories file, six login,
-# paywall, ad-blocker and cookie walls scored 0.50-0.92 (a seventh, a 29-word login wall,
+# well below. benchmarks/interstitials.py measures it: on the extraction benchmark's 181
+# real articles the highest share is 0.085; on the texts of the stories file, six login,
+# paywall, ad-blocker and cookie walls score 0.50-0.92 (a seventh, a 34-word login wall,
 # 0.48: too short anyway) and the highest real article 0.32 (a newsletter sign-up box in it).
 _WALL = re.compile(
     r"\b(log(ging)? ?(in|out)|sign(ing)? ?in|sign up now|already a (subscriber|member)|"
@@ -209,10 +209,11 @@ def main_text(html: Any, url: str, feed_content: Optional[str] = None) -> tuple[
         if len(wide_text) > 2 * len(text):
             text, source = wide_text, "page_recall"
     text = trim_edge_boilerplate(text)
-    if feed_content and (count_words(text) < RESCUE_WORDS or is_interstitial(text)):
+    wall = bool(feed_content) and is_interstitial(text)
+    if feed_content and (count_words(text) < RESCUE_WORDS or wall):
         # html2txt wants a document; feed content is a fragment.
         feed_text = (trafilatura.html2txt(f"<html><body>{feed_content}</body></html>") or "").strip()
-        better = len(feed_text) > len(text) or (bool(feed_text) and is_interstitial(text))
+        better = len(feed_text) > len(text) or (bool(feed_text) and wall)
         if better and not is_interstitial(feed_text):
             text, source = feed_text, "feed"
     return doc, text, source

@@ -24,14 +24,13 @@ from collections import Counter
 from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger
 from apache_beam.utils.timestamp import Duration
 
 from schemas.elements import DROP, ERROR, UNIT_ITEM, Failure
 from schemas.timeutil import parse_iso, utc_now_iso
-from transforms._files import escape_pattern, join, match_under, write_atomically
+from transforms._files import escape_pattern, join, match_under, read_json, write_atomically
 
 __all__ = ["RecordWindows", "read_window_records", "stream_balance", "window_balance"]
 
@@ -59,8 +58,7 @@ def read_window_records(root: str, stream_id: str, since: Optional[str] = None) 
     after = parse_iso(since)
     records = []
     for path in match_under(join(root, "runs"), f"{escape_pattern(stream_id)}-*.json"):
-        with FileSystems.open(path) as handle:
-            record = json.loads(handle.read().decode("utf-8"))
+        record = read_json(path)
         if record.get("kind") != "window" or record.get("stream_id") != stream_id:
             continue
         if after is not None and (parse_iso(record.get("written_at")) or after) < after:
