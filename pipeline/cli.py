@@ -40,13 +40,14 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner, fn_runner
 from pipeline import commit
 from pipeline.graph import build
 from pipeline.lock import OutputLock, OutputLocked
-from pipeline.manifest import build_manifest, collect_metrics, write_manifest
+from pipeline.manifest import build_manifest, collect_metrics, differing_counts, take_balance, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from pipeline.progress import ProgressDisplay
 from pipeline.validate import UsageError, check_options
 from schemas.timeutil import utc_now_iso
 from transforms._files import cleanup_temp, crash_point
 from transforms.state import compact_state, prune_dedup_index, prune_story_index
+from transforms.window_records import window_balance
 
 LOG = logging.getLogger("newsbeam")
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
@@ -173,6 +174,7 @@ def _run_locked(options, news: NewsOptions, run_id: str) -> RunOutcome:
     recovered = commit.recover(news.output, write_manifest)
     commit.claim(news.output, run_id)
     state, metrics, committed, pruned, compacted = "FAILED", {}, [], [], []
+    counts: Optional[dict] = None  # the run's own count of its items and outcomes (commit.RecordCounts)
     in_commit = False  # between the commit point and the last move: the next start completes it
     interrupted: Optional[str] = None
     try:
@@ -183,10 +185,11 @@ def _run_locked(options, news: NewsOptions, run_id: str) -> RunOutcome:
             state = str(result.wait_until_finish())
         metrics = collect_metrics(result)
         if state == "DONE":
+            counts = commit.read_counts(news.output, run_id)
             crash_point("before_commit")
             moves = commit.plan(news.output, run_id)
             committed = [final for staged, final in moves if commit.is_state(staged)]
-            record = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
+            record = _manifest(options, run_id, metrics, state, started, clock, committed, recovered, counts)
             commit.write_record(news.output, run_id, moves, record)  # the commit point
             in_commit = True
             commit.move(moves)
@@ -209,22 +212,34 @@ def _run_locked(options, news: NewsOptions, run_id: str) -> RunOutcome:
             raise RuntimeError(f"run {run_id} committed but its files were not all moved; "
                                "the next run on this output completes the move")
         if not in_commit:
-            manifest = _manifest(options, run_id, metrics, state, started, clock, committed, recovered)
+            manifest = _manifest(options, run_id, metrics, state, started, clock, committed, recovered, counts)
             manifest["state_files_pruned"] = pruned
             manifest["state_files_compacted"] = compacted
             path = write_manifest(news.output, manifest)
             cleanup_temp(news.output, run_id)
+            if counts is not None and manifest["conservation"] != manifest["conservation_from_metrics"]:
+                print(f"newsbeam run: {differing_counts(manifest)}", file=sys.stderr, flush=True)
     if interrupted:
         raise RunInterrupted(interrupted)
     return RunOutcome(run_id, news.output, manifest, path)
 
 
+RUN_COUNTS = "run's counts"  # conservation_source of a batch run that finished
+
+
 def _manifest(options, run_id: str, metrics: dict, state: str, started: str, clock: float,
-              committed: list[str], recovered: dict) -> dict:
+              committed: list[str], recovered: dict, counts: Optional[dict] = None) -> dict:
+    """The run's manifest; its balance is ``counts``' (the run's ``_COUNTS.json``) when it
+    finished with them, else the runner metrics' (a run that did not finish, or that left no
+    counts, says which in ``conservation_source``)."""
     manifest = build_manifest(
         run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
         metrics, state, started, utc_now_iso(), time.monotonic() - clock,
     )
+    missing = "the run left no counts" if state == "DONE" else f"the run ended {state}"
+    take_balance(manifest, None if counts is None else window_balance(counts), RUN_COUNTS, missing)
+    if counts is not None:
+        manifest["counted"] = counts  # also files per table, feed failures, warnings
     manifest["state_files"] = committed
     manifest["recovered"] = recovered
     return manifest

@@ -9,7 +9,9 @@ Modelled on Hadoop's FileOutputCommitter (algorithm 1) and Spark's commit protoc
    claims its staging folder with an owner file (host, pid) first. Data files are written
    per bundle under names new for every attempt; the files of the bundles that succeeded
    are listed, once all have, in ``_temporary/<run_id>/_WRITTEN.json`` (the "task
-   commits", ``ListWrittenFiles``): a failed attempt's files are never moved.
+   commits", ``ListWrittenFiles``): a failed attempt's files are never moved. The run's
+   items and outcomes are counted the same way into ``_COUNTS.json`` (``RecordCounts``):
+   the manifest's balance, counted from the elements rather than from the runner's metrics.
 2. **Record.** When the pipeline has succeeded, the driver writes one commit record,
    ``_temporary/<run_id>/_COMMIT.json``: every staged file's final path, and the run's
    manifest. Writing it (atomically) is the commit point: a run without a record never
@@ -50,11 +52,13 @@ from transforms._files import (
     write_atomically,
 )
 from transforms.state import STATE_DIR
+from transforms.window_records import CountOutcomes, CountsFn
 
 DATA_DIR = "data"
 RECORD = "_COMMIT.json"
 OWNER = "_OWNER.json"
 WRITTEN = "_WRITTEN.json"
+COUNTS = "_COUNTS.json"
 DATA_TABLES = ("articles", "entities", "duplicates", "stories", "failures")
 STATE_TABLES = ("state_feeds", "state_seen", "state_dedup", "state_stories")
 
@@ -89,6 +93,37 @@ class ListWrittenFiles(beam.PTransform):
         return (written
                 | "AllFiles" >> beam.combiners.ToList()
                 | "WriteListing" >> beam.Map(_write_listing, self._root, self._run_id))
+
+
+def _write_counts(counts: dict, root: str, run_id: str) -> None:
+    data = json.dumps(counts, sort_keys=True).encode("utf-8")
+    write_atomically(root, run_id, join(temp_dir(root, run_id), COUNTS), lambda h: h.write(data))
+
+
+class RecordCounts(beam.PTransform):
+    """A batch run's items and outcomes (``transforms.window_records.CountOutcomes``'s
+    inputs) -> ``_temporary/<run>/_COUNTS.json``: ``{"items_in": n, "articles": n, ...}``.
+
+    Written once, when every bundle has succeeded, like ``_WRITTEN.json``: a retried
+    bundle's elements are counted once. ``read_counts`` gives them to the driver, whose
+    manifest takes its balance from them (``pipeline.manifest.take_balance``).
+    """
+
+    def __init__(self, root: str, run_id: str):
+        super().__init__()
+        self._root = root
+        self._run_id = run_id
+
+    def expand(self, outcomes: dict):
+        return (outcomes
+                | "CountOutcomes" >> CountOutcomes()
+                | "CountRun" >> beam.CombineGlobally(CountsFn())
+                | "WriteCounts" >> beam.Map(_write_counts, self._root, self._run_id))
+
+
+def read_counts(root: str, run_id: str) -> Optional[dict]:
+    """The run's ``_COUNTS.json`` (None when the run left none)."""
+    return _read_json(join(temp_dir(root, run_id), COUNTS))
 
 
 def plan(root: str, run_id: str) -> list[tuple[str, str]]:

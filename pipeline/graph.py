@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
-from pipeline.commit import ListWrittenFiles, staged_data_root
+from pipeline.commit import ListWrittenFiles, RecordCounts, staged_data_root
 from pipeline.options import NewsOptions
 from schemas.elements import Duplicate
 from transforms._http import FetchConfig
@@ -148,8 +148,9 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     if opts.warc_input:
         archived = p | "ReadWarc" >> ReadWarc(opts.warc_input)
         pages = {"pages": archived.pages, "failed": archived.failed,
-                 "duplicates": p | "NoUrlRepeats" >> beam.Create([]).with_output_types(Duplicate)}
-        items, front_failures = None, ()
+                 "duplicates": p | "NoUrlRepeats" >> beam.Create([]).with_output_types(Duplicate),
+                 "seen": p | "NoneSeen" >> beam.Create([])}
+        items, front_failures = archived.pages, ()  # an archived page is an item
     else:
         pages, items, front_failures = _fetch_from_feeds(p, opts, run_id, stream)
     memory = stream.memory() if stream else None
@@ -208,6 +209,8 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
         written = tables | "WriteDataset" >> WriteDataset(staged_data_root(opts.output, run_id), run_id,
                                                           opts.max_rows_per_file, per_bundle=True)
         written | "ListWrittenFiles" >> ListWrittenFiles(opts.output, run_id)
+        {**tables, "items": items, "seen": pages["seen"], "files": written} | "RecordCounts" >> RecordCounts(
+            opts.output, run_id)
         return written
     written = (
         {name: tables[name] | f"Trigger{name.capitalize()}" >> stream.sink_windows() for name in TABLES}

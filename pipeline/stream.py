@@ -36,7 +36,7 @@ from apache_beam.runners.runner import PipelineState
 from pipeline.cli import RunOutcome, new_run_id, report
 from pipeline.graph import StreamEnds, build
 from pipeline.lock import OutputLock
-from pipeline.manifest import build_manifest, collect_metrics, write_manifest
+from pipeline.manifest import build_manifest, collect_metrics, differing_counts, take_balance, write_manifest
 from pipeline.options import NewsOptions, parse_options
 from pipeline.progress import ProgressDisplay
 from pipeline.validate import UsageError, check_options
@@ -196,35 +196,15 @@ def _stream_locked(options: PipelineOptions, news: NewsOptions, stream_id: str) 
 
 
 def _balance_from_records(manifest: dict, root: str, stream_id: str, started: str) -> None:
-    """Takes the stream's balance from its window records, which count the rows themselves.
-
-    The runner's metrics can fall short: Prism (2.77) keeps a metric it does not know yet
-    under its short id until it has asked the worker what the id means, so when two bundles
-    report a new counter at once, one bundle's value overwrites the other's and is lost
-    (``metricsStore.contributeMetrics``). Seen in this project's stream tests: four article
-    rows written, ``articles_rows`` 2. The runner's figure stays in the manifest beside
-    the records' (``conservation_from_metrics``), and a difference is said on stderr.
-    """
-    from_metrics = manifest["conservation"]
-    manifest["conservation_from_metrics"] = from_metrics
+    """Takes the stream's balance from its window records, which count the rows themselves
+    (``pipeline.manifest.take_balance`` says why not the runner's metrics)."""
     try:
         from_records = stream_balance(read_window_records(root, stream_id, since=started))
     except (OSError, ValueError) as exc:  # a damaged record (`newsbeam doctor` names it)
-        manifest["conservation_source"] = f"runner metrics (window records unreadable: {exc})"
+        take_balance(manifest, None, "window records", f"window records unreadable: {exc}")
         return
-    if from_records is None:
-        manifest["conservation_source"] = "runner metrics (no window record)"
-        return
-    manifest["conservation"] = from_records
-    manifest["conservation_source"] = "window records"
-    if from_records != from_metrics:
-        print(f"newsbeam stream: the runner's metrics count {_counts(from_metrics)}, the stream's window "
-              f"records {_counts(from_records)}; the balance is the records' (runner metrics can miss "
-              "a bundle's counts: see the manifest's conservation_from_metrics)", file=sys.stderr, flush=True)
-
-
-def _counts(balance: dict) -> str:
-    return ", ".join(f"{k} {balance[k]}" for k in ("items_in", "articles", "duplicates", "dropped", "failed"))
+    if take_balance(manifest, from_records, "window records", "no window record"):
+        print(f"newsbeam stream: {differing_counts(manifest)}", file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -121,3 +121,37 @@ def test_the_commit_moves_only_the_files_the_succeeded_bundles_listed(tmp_path):
     moves = commit.plan(str(tmp_path), "r1")
     assert moves == [(str(data / "r1-good-00000.parquet"),
                       str(tmp_path / "articles" / "published_date=2020-01-07" / "r1-good-00000.parquet"))]
+
+
+def test_a_finished_runs_balance_is_its_own_count_not_the_runners_metrics(tmp_path):
+    """The manifest of a batch run takes its balance from ``_COUNTS.json`` (written by the
+    pipeline, ``commit.RecordCounts``), keeping the metrics' figure beside it."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import commit
+    from pipeline.cli import _manifest
+
+    staging = tmp_path / "_temporary" / "r1"
+    staging.mkdir(parents=True)
+    assert commit.read_counts(str(tmp_path), "r1") is None
+    counts = {"items_in": 8, "articles": 4, "duplicates": 3, "failed": 1, "feed_failures": 1}
+    (staging / commit.COUNTS).write_text(json.dumps(counts))
+    read = commit.read_counts(str(tmp_path), "r1")
+    assert read == counts
+    # Metrics as Prism reported them in a failed CI run: one bundle's article rows lost.
+    metrics = {"feed_parse": {"items": 8}, "write": {"articles_rows": 2, "duplicates_rows": 3,
+                                                     "failures_item_error": 1}}
+    options = PipelineOptions([])
+    manifest = _manifest(options, "r1", metrics, "DONE", "2026-11-29T10:00:00+00:00", time.monotonic(), [], {}, read)
+    assert manifest["conservation"] == {"items_in": 8, "articles": 4, "duplicates": 3, "dropped": 0, "failed": 1,
+                                        "accounted": 8, "balanced": True}
+    assert manifest["conservation_source"] == "run's counts"
+    assert manifest["conservation_from_metrics"]["articles"] == 2
+    assert not manifest["conservation_from_metrics"]["balanced"]
+    assert manifest["counted"]["feed_failures"] == 1
+
+    # A run that did not finish has no counts: the metrics' balance, and why.
+    failed = _manifest(options, "r1", metrics, "FAILED", "2026-11-29T10:00:00+00:00", time.monotonic(), [], {})
+    assert failed["conservation"] == failed["conservation_from_metrics"]
+    assert failed["conservation_source"] == "runner metrics (the run ended FAILED)"
+    assert "counted" not in failed

@@ -94,6 +94,12 @@ def test_manifest_accounts_for_every_item(first_run):
     assert manifest["state"] == "DONE"
     assert manifest["conservation"] == {"items_in": 8, "articles": 4, "duplicates": 3, "dropped": 0,
                                         "failed": 1, "accounted": 8, "balanced": True}
+    # Counted from the elements by the run itself (commit.RecordCounts); the runner's metrics,
+    # counted apart by each stage, agree on the FnApiRunner.
+    assert manifest["conservation_source"] == "run's counts"
+    assert manifest["conservation_from_metrics"] == manifest["conservation"]
+    assert manifest["counted"]["articles_files"] == len(list((out / "articles").rglob("*.parquet")))
+    assert manifest["counted"]["feed_failures"] == 1  # the broken feed: not an item
     assert manifest["stages"]["fetch"]["received"] == 7  # 8 items, one URL twice: fetched once
     assert manifest["stages"]["entities"]["emitted"] == 4
     assert not (out / "_temporary" / "first").exists()
@@ -133,6 +139,8 @@ def test_without_etags_seen_urls_are_not_fetched_again_unless_refetch(tmp_path):
             "items_in": 8, "articles": 0, "duplicates": 0, "dropped": 7, "failed": 1, "accounted": 0,
             "balanced": True}
         assert second.manifest["stages"]["fetch"]["dropped_seen"] == 7
+        assert second.manifest["conservation_from_metrics"] == second.manifest["conservation"]
+        assert second.manifest["counted"]["dropped_seen"] == 7
         pages = [r for r in site.requests[mark:] if r.endswith(".html")]
         assert pages == ["/iranpress/2020/01/08/markets-close-higher.html"]  # only the dead link, again
         third = run([*common, "--run_id=r3", "--refetch"])

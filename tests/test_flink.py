@@ -77,6 +77,9 @@ def test_flink_run_has_a_balanced_manifest_and_committed_state(sample_outputs):
     assert manifest["state"] == "DONE"
     assert manifest["conservation"]["balanced"], manifest["conservation"]
     assert manifest["conservation"] == local["conservation"]
+    # Counted by the run itself on the cluster (commit.RecordCounts), and Flink's metrics agree.
+    assert manifest["conservation_source"] == "run's counts"
+    assert manifest["conservation_from_metrics"] == manifest["conservation"]
     assert manifest["versions"]["apache-beam"] == cluster.BEAM_JAVA_VERSION  # the job server's release
     assert manifest["state_files"], "no state committed"
     assert not list(out.rglob("_temporary/*")), "staging left behind"

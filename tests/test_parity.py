@@ -103,6 +103,11 @@ def test_every_runner_accounts_for_every_item(outputs):
     conservation = {name: manifest["conservation"] for name, (_, manifest) in outputs.items()}
     assert all(c["balanced"] for c in conservation.values())
     assert len({tuple(sorted(c.items())) for c in conservation.values()}) == 1, conservation
+    # Each run counted its outcomes itself (commit.RecordCounts); every runner's metrics,
+    # counted apart by the stages, agree with that count here.
+    for name, (_, manifest) in outputs.items():
+        assert manifest["conservation_source"] == "run's counts", name
+        assert manifest["conservation_from_metrics"] == manifest["conservation"], name
 
 
 def test_no_runner_flags_means_one_worker_process_per_core(outputs):

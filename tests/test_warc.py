@@ -33,6 +33,8 @@ def test_rerun_from_the_warc_alone_gives_the_same_articles(tmp_path):
     second = run([f"--warc_input={tmp_path / 'warc'}/*.warc.gz", f"--output={tmp_path / 'replay'}",
                   f"--runner={RUNNER}", "--run_id=replay"])
     assert second.manifest["conservation"]["balanced"]
+    assert second.manifest["conservation_source"] == "run's counts"  # an archived page counts as an item
+    assert second.manifest["conservation"] == second.manifest["conservation_from_metrics"]
     assert second.manifest["stages"]["warc"]["items"] == 6
     live = duckdb.sql(f"SELECT {COLUMNS} FROM read_parquet('{tmp_path}/live/articles/**/*.parquet') "
                       "ORDER BY url").fetchall()

@@ -32,7 +32,8 @@ from schemas.elements import DROP, ERROR, UNIT_ITEM, Failure
 from schemas.timeutil import parse_iso, utc_now_iso
 from transforms._files import escape_pattern, join, match_under, read_json, write_atomically
 
-__all__ = ["RecordWindows", "read_window_records", "stream_balance", "window_balance"]
+__all__ = ["CountOutcomes", "CountsFn", "RecordWindows", "read_window_records", "stream_balance",
+           "window_balance"]
 
 STAGE = "stream"
 
@@ -78,7 +79,26 @@ def stream_balance(records: Iterable[dict]) -> Optional[dict[str, Any]]:
     return window_balance(total) if found else None
 
 
-class _CountsFn(beam.CombineFn):
+class CountOutcomes(beam.PTransform):
+    """``{"items", "articles", "duplicates", "failures", "seen", "files"}`` (as RecordWindows
+    consumes them) -> ``(kind, 1)`` per element: what ``window_balance`` adds up, counted from
+    the elements themselves. A stream counts them per window (``RecordWindows``), a batch run
+    once (``pipeline.commit.RecordCounts``)."""
+
+    def expand(self, outcomes: dict):
+        return (
+            outcomes["items"] | "CountItems" >> beam.Map(lambda _: ("items_in", 1)),
+            outcomes["articles"] | "CountArticles" >> beam.Map(lambda _: ("articles", 1)),
+            outcomes["duplicates"] | "CountDuplicates" >> beam.Map(lambda _: ("duplicates", 1)),
+            outcomes["failures"] | "CountFailures" >> beam.Map(lambda f: (_failure_kind(f), 1)),
+            outcomes["seen"] | "CountSeen" >> beam.FlatMap(lambda _: [("dropped", 1), ("dropped_seen", 1)]),
+            outcomes["files"] | "CountFiles" >> beam.Map(lambda f: (f"{f[0]}_files", 1)),
+        ) | "FlattenCounts" >> beam.Flatten()
+
+
+class CountsFn(beam.CombineFn):
+    """(kind, n) pairs -> {kind: total}."""
+
     def create_accumulator(self) -> Counter:
         return Counter()
 
@@ -149,21 +169,13 @@ class RecordWindows(beam.PTransform):
         self._lateness = allowed_lateness
 
     def expand(self, outcomes: dict):
-        counted = (
-            outcomes["items"] | "CountItems" >> beam.Map(lambda _: ("items_in", 1)),
-            outcomes["articles"] | "CountArticles" >> beam.Map(lambda _: ("articles", 1)),
-            outcomes["duplicates"] | "CountDuplicates" >> beam.Map(lambda _: ("duplicates", 1)),
-            outcomes["failures"] | "CountFailures" >> beam.Map(lambda f: (_failure_kind(f), 1)),
-            outcomes["seen"] | "CountSeen" >> beam.FlatMap(lambda _: [("dropped", 1), ("dropped_seen", 1)]),
-            outcomes["files"] | "CountFiles" >> beam.Map(lambda f: (f"{f[0]}_files", 1)),
-        )
         return (
-            counted
-            | "FlattenCounts" >> beam.Flatten()
+            outcomes
+            | "CountOutcomes" >> CountOutcomes()
             | "IntoOutputWindows" >> beam.WindowInto(
                 self._windows, trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
                 allowed_lateness=Duration(seconds=int(self._lateness)))
-            | "CountPerWindow" >> beam.CombineGlobally(_CountsFn()).without_defaults()
+            | "CountPerWindow" >> beam.CombineGlobally(CountsFn()).without_defaults()
             | "WriteRecord" >> beam.ParDo(_WriteRecordFn(self._root, self._stream_id))
         )
