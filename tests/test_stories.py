@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from samples_util import page
 
-from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile, stems
+from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile, stems, stop_words
 from transforms.extract_articles import extract_article
 
 pytest.importorskip("snowballstemmer")
@@ -404,3 +404,40 @@ def test_the_embedded_text_holds_the_title_once():
     snow = extract_article(page(DEMO["snow"]))
     assert embedding_text(snow) == snow.text
     assert embedding_text(snow._replace(title="Avalanche warning")) == f"Avalanche warning\n{snow.text}"
+
+
+# Two made-up Portuguese reports on unrelated things (a bakery, a football match): what
+# they share is Portuguese function words, which a mostly English run sees in them alone.
+BAKERY = ("A padaria da família Sousa, que abriu as portas em Alfama no mês de maio, vende agora "
+          "o pão de centeio que a avó fazia para os vizinhos. Não há uma manhã em que a fila não "
+          "chegue à esquina, e os donos dizem que foi por isso que contrataram mais dois padeiros "
+          "para o turno da noite.")
+MATCH = ("O jogo de sábado no Dragão terminou com uma vitória do Porto por três golos a um, "
+         "que deixa a equipa a dois pontos do primeiro lugar. Não foi uma noite fácil para os "
+         "adeptos: o árbitro anulou um golo aos visitantes no fim da primeira parte, e o treinador "
+         "disse que a equipa ainda tem muito para melhorar em casa.")
+
+
+def test_stop_words_are_left_out_of_profiles_in_other_languages_than_english():
+    assert {"de", "que", "não", "uma", "para"} <= stop_words("pt-BR") == stop_words("pt_br") == stop_words("PT")
+    assert not stop_words("en") and not stop_words("en-GB") and not stop_words(None)
+    assert not stop_words("xx") and not stop_words("../x")  # no list, no import of a made-up module
+    assert "que" in stems(BAKERY) and "que" not in stems(BAKERY, "pt")
+    assert "padaria" in stems(BAKERY, "pt") and "the" in stems("the bakery", "en")
+
+
+def test_unrelated_articles_in_a_minority_language_do_not_share_a_story_by_its_function_words():
+    english = [extract_article(page(path)) for path in DEMO.values()]
+
+    def grouped(language):
+        profiles = [profile(a.article_id, "2020-01-07T10:00:00+00:00", a.source, a.title, a.text, language="en")
+                    for a in english]
+        profiles += [profile(name, "2020-01-07T11:00:00+00:00", name, None, text, language=language)
+                     for name, text in (("bakery", BAKERY), ("match", MATCH))]
+        return StoryIndex().assign_all(profiles, _frequencies(profiles))
+
+    assert grouped(None)["match"] == "bakery"  # without the stop words: one story
+    story = grouped("pt")
+    assert story["match"] != story["bakery"]
+    seed = [story[a.article_id] for a in english[:2]]
+    assert seed[0] == seed[1]  # the English seed reports are still one story

@@ -1,5 +1,6 @@
 """The story benchmark's count of unrelated articles in a story (benchmarks/story_signal.py),
-which the README quotes against the issue's "no story has more than 3 articles"."""
+which the README quotes against the issue's "no story has more than 3 articles"; and the
+language benchmark's profiles (benchmarks/story_languages.py)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,21 @@ def test_an_article_carries_every_source_of_its_sentences():
     texts, groups = with_sources([["Alpha two.", "Shared line."], ["Unknown line."]], sources)
     assert texts == ["Alpha two. Shared line.", "Unknown line."]
     assert groups == [frozenset({0, 1, 2}), frozenset()]
+
+
+def test_the_language_benchmarks_newsbeam_variant_profiles_as_newsbeam_does():
+    """benchmarks/story_languages.py rebuilds profiles three ways; its ``non_english`` way
+    must be newsbeam's own ``profile``, or its figures would be about something else."""
+    from benchmarks.story_languages import profile_as
+    from transforms._stories import profile
+
+    texts = [("pt", "Não há uma manhã em que a fila da padaria não chegue à esquina de Alfama."),
+             ("en-GB", "The queue at the bakery in Alfama reaches the corner every morning."),
+             (None, "Uma fila de dois quarteirões.")]
+    for language, text in texts:
+        mine = profile_as("non_english", "a", "2020-01-02T10:00:00+00:00", "Title words", text, language)
+        assert mine.terms == profile("a", "2020-01-02T10:00:00+00:00", "x", "Title words", text,
+                                     language=language).terms
+    portuguese = texts[0][1]
+    assert "que" in profile_as("none", "a", "t", "", portuguese, "pt").terms
+    assert "the" not in profile_as("all", "a", "t", "", texts[1][1], "en-GB").terms

@@ -5,7 +5,8 @@ the earliest article of its story, so a story's id never changes as it grows.
 
 Profile of an article (``profile``): the words of its title and text (the title once:
 ``titled_text``), casefolded, stemmed with the Snowball English stemmer, number words
-written as digits ("two" -> "2"), with their counts; its publication time and outlet.
+written as digits ("two" -> "2"), with their counts, less the stop words of its language
+when that is not English (``stop_words``); its publication time and outlet.
 ``benchmarks/story_signal.py`` measured the signals: stemmed word TF-IDF separated
 same-story from different-story pairs best (entity keys did not add).
 
@@ -63,7 +64,7 @@ from schemas.elements import StoryRow, StoryState
 from schemas.timeutil import EARLIEST, parse_iso
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
-           "titled_text",
+           "stop_words", "titled_text",
            "clear_caches", "instant", "Weighted", "background_share", "warm_up"]
 
 _WORD = re.compile(r"\w+")
@@ -110,11 +111,45 @@ def clear_caches() -> None:
     instant.cache_clear()
 
 
-def stems(text: str) -> Counter:
-    """Stemmed words of ``text`` with their counts."""
+@lru_cache(maxsize=64)
+def stop_words(language: Optional[str]) -> frozenset:
+    """The function words left out of a profile in ``language`` (a tag such as ``pt-BR``):
+    spaCy's stop-word list of the language (casefolded), none for English or an unknown
+    language.
+
+    Why: a language that has only a few articles in a run has its function words in those
+    articles alone, so IDF took them for distinctive words. On the extraction benchmark's
+    179 pages (``benchmarks/story_languages.py``), 14 of its 18 pages declared in another
+    language than English shared a story, by them: four unrelated Portuguese pages in one,
+    four Russian in another. With these lists, 4 do (two Portuguese video pages, a table of
+    NASCAR standings with one of basketball scores, and an English page declared German in
+    an English story it belongs to), and its English stories stay as they were.
+
+    Why not English: its function words weigh little by IDF already (a run is mostly
+    English, and the IDF's background is English word frequencies). Leaving them out too
+    grouped the stories file worse: more different pairs merged in 3 of its 5 orders, none
+    fewer.
+    """
+    primary = (language or "").replace("_", "-").split("-", 1)[0].casefold()
+    if not primary or primary == "en" or not primary.isalpha():
+        return frozenset()
+    try:
+        from importlib import import_module
+
+        words = import_module(f"spacy.lang.{primary}.stop_words").STOP_WORDS
+    except ImportError:  # a language spaCy has no list for
+        return frozenset()
+    return frozenset(w.casefold() for w in words)
+
+
+def stems(text: str, language: Optional[str] = None) -> Counter:
+    """Stemmed words of ``text`` with their counts, without the stop words of ``language``
+    (``stop_words``: none for English)."""
+    skip = stop_words(language)
     out: Counter = Counter()
     for word, count in Counter(_WORD.findall(text.casefold())).items():
-        out[_stem(word)] += count
+        if word not in skip:
+            out[_stem(word)] += count
     return out
 
 
@@ -142,8 +177,9 @@ def titled_text(title: Optional[str], text: str) -> str:
 
 
 def profile(article_id: str, published: str, source: Optional[str], title: Optional[str],
-            text: str, entity_keys: Sequence[str] = (), vector: Optional[Any] = None) -> StoryProfile:
-    return StoryProfile(article_id, published, source, title, dict(stems(titled_text(title, text))),
+            text: str, entity_keys: Sequence[str] = (), vector: Optional[Any] = None,
+            language: Optional[str] = None) -> StoryProfile:
+    return StoryProfile(article_id, published, source, title, dict(stems(titled_text(title, text), language)),
                         tuple(entity_keys), vector)
 
 

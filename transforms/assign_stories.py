@@ -45,7 +45,7 @@ TOP_KEYS = 10
 
 def profile_of(article: Article, vector: Optional[Any] = None) -> StoryProfile:
     return profile(article.article_id, article.published or article.fetched_at, article.source, article.title,
-                   article.text, vector=vector)
+                   article.text, vector=vector, language=article.language)
 
 
 def profiles(kept, handler: Optional[SentenceEmbeddingHandler], profile_fn) -> tuple:
