@@ -25,7 +25,7 @@ from apache_beam.utils.timestamp import Duration
 
 from pipeline.commit import ListWrittenFiles, RecordCounts, staged_data_root
 from pipeline.options import NewsOptions
-from schemas.elements import Duplicate
+from schemas.elements import UNIT_ITEM, Duplicate
 from transforms._http import FetchConfig
 from transforms._keyed import KeyedMemory
 from transforms._minhash import DedupConfig
@@ -136,7 +136,11 @@ def _fetch_from_feeds(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: 
     parsed = fetched["feeds"] | "ParseFeeds" >> ParseFeeds()
     pages = parsed.items | "FetchPages" >> FetchPages(cfg, seen, refetch=opts.refetch, warc=warc, memory=memory)
     fetched["validators"] | "WriteFeedState" >> _write_state(opts, run_id, stream, "state_feeds")
-    return pages, parsed.items, (feed_list.failed, fetched["failed"], parsed.failed)
+    # The items taken in, as the balance counts them: every feed entry, the ones without a
+    # link (failures of the parse, not items downstream) too.
+    entries = (parsed.items, parsed.failed | "UnlinkedEntries" >> beam.Filter(lambda f: f.unit == UNIT_ITEM)) \
+        | "Entries" >> beam.Flatten()
+    return pages, entries, (feed_list.failed, fetched["failed"], parsed.failed)
 
 
 def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[StreamEnds] = None):

@@ -47,6 +47,10 @@ def test_run_completes_and_balances(hostile_run):
     assert manifest["state"] == "DONE"
     assert manifest["conservation"]["balanced"] is True
     assert manifest["conservation"]["items_in"] == 17
+    # The run's own count (an entry without a link is an item taken in, and a failure) and
+    # the runner's metrics agree.
+    assert manifest["conservation_source"] == "run's counts"
+    assert manifest["conservation"] == manifest["conservation_from_metrics"]
 
 
 @pytest.mark.parametrize("suffix,stage,error,severity", [

@@ -249,6 +249,31 @@ def test_max_polls_ends_the_stream_and_the_feed_list_is_reread_at_every_poll(tmp
     assert manifest["conservation"]["balanced"], json.dumps(manifest["conservation"])
 
 
+def test_a_stream_of_hostile_feeds_balances_from_its_window_records(tmp_path):
+    """The hostile site's 4 feeds (17 entries: one without a link, timeouts, bombs, binary
+    bodies...) as a stream of 2 polls: every entry is counted in, once, and ends."""
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    from hostile_site import HostileSite
+
+    from pipeline.stream import stream
+
+    with HostileSite() as site:
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text("\n".join(site.base + p for p in
+                                   ("/feed.xml", "/laughs.xml", "/garbage.xml", "/down.xml")) + "\n")
+        outcome = stream([f"--feeds={feeds}", f"--output={tmp_path / 'out'}", "--allow_private_hosts",
+                          "--fetch_timeout=1.5", "--max_body_bytes=300000", "--per_host_delay=0.02",
+                          "--backoff_base=0.05", "--max_retries=2", "--min_words=20", "--poll_interval=1",
+                          "--window=2", "--max_polls=2", "--run_id=hostile-stream"])
+    manifest = outcome.manifest
+    assert manifest["state"] == "DONE"
+    assert manifest["conservation_source"] == "window records"
+    # The second poll's entries are all ingested already (dropped as seen), or failed again.
+    assert manifest["conservation"]["balanced"], json.dumps(manifest["conservation"])
+    assert manifest["conservation"]["items_in"] in (17, 34), json.dumps(manifest["conservation"])
+
+
 def test_stories_carry_across_the_streams_windows(streamed):
     """The two reports of the meeting reach the stream in different polls and share one
     story_id (the earlier report's id); the tram and snow articles are stories of their own;
