@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -9,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from benchmarks.load import SO_TIMESTAMPNS, kernel_arrival
 from transforms._http import FetchConfig
 from transforms._polite import (
     FetchRequest,
@@ -21,8 +23,19 @@ from transforms._polite import (
 )
 
 
+class _StampingServer(ThreadingHTTPServer):
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # inherited by accepted connections
+        super().server_bind()
+
+
 class _Hosts:
-    """One server per 127.0.0.k; each records (start, end) of every request and in-flight peaks."""
+    """One server per 127.0.0.k; each records every request's arrival and path, and in-flight peaks.
+
+    The arrival is the kernel's receive time of the request's first bytes
+    (``benchmarks.load.kernel_arrival``), not a clock read in the handler: under load the
+    handler thread starts late now and then, and a late first arrival makes the next gap
+    look short (a CI run saw 85 ms between two requests sent 100 ms apart)."""
 
     def __init__(self, n: int, latency: float = 0.05, robots: bytes | None = None, robots_status: int = 200):
         self.log = defaultdict(list)
@@ -32,13 +45,28 @@ class _Hosts:
         hosts = self
 
         class Handler(BaseHTTPRequestHandler):
+            def handle_one_request(self) -> None:
+                try:
+                    self.arrived = kernel_arrival(self.connection)
+                except OSError:
+                    self.arrived = None
+                if self.arrived is None:  # the client closed the connection
+                    self.close_connection = True
+                    return
+                super().handle_one_request()
+
             def do_GET(self):  # noqa: N802
                 host = self.server.server_address[0]
                 with lock:
                     hosts.in_flight[host] += 1
                     hosts.peak[host] = max(hosts.peak[host], hosts.in_flight[host])
-                start = time.monotonic()
                 time.sleep(latency)
+                # Out of flight before the answer goes: once it has, the client may send its
+                # next request, and a handler thread slow to come back here (a loaded
+                # machine) would count the one it answered too.
+                with lock:
+                    hosts.in_flight[host] -= 1
+                    hosts.log[host].append((self.arrived, self.path))
                 if self.path == "/robots.txt":
                     body, status = (robots or b""), (robots_status if robots is not None else 404)
                 else:
@@ -47,14 +75,11 @@ class _Hosts:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with lock:
-                    hosts.in_flight[host] -= 1
-                    hosts.log[host].append((start, self.path))
 
             def log_message(self, *args):
                 pass
 
-        self.servers = [ThreadingHTTPServer((f"127.0.0.{k}", 0), Handler) for k in range(1, n + 1)]
+        self.servers = [_StampingServer((f"127.0.0.{k}", 0), Handler) for k in range(1, n + 1)]
         for server in self.servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
 
