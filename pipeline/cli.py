@@ -236,7 +236,7 @@ def _manifest(options, run_id: str, metrics: dict, state: str, started: str, clo
         run_id, {k: v for k, v in options.get_all_options(drop_default=True).items()},
         metrics, state, started, utc_now_iso(), time.monotonic() - clock,
     )
-    missing = "the run left no counts" if state == "DONE" else f"the run ended {state}"
+    missing = "the run left no readable counts" if state == "DONE" else f"the run ended {state}"
     take_balance(manifest, None if counts is None else window_balance(counts), RUN_COUNTS, missing)
     if counts is not None:
         manifest["counted"] = counts  # also files per table, feed failures, warnings

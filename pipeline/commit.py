@@ -122,8 +122,12 @@ class RecordCounts(beam.PTransform):
 
 
 def read_counts(root: str, run_id: str) -> Optional[dict]:
-    """The run's ``_COUNTS.json`` (None when the run left none)."""
-    return _read_json(join(temp_dir(root, run_id), COUNTS))
+    """The run's ``_COUNTS.json`` (None when the run left none, or none that reads: the
+    manifest then keeps the metrics' balance and says so)."""
+    try:
+        return _read_json(join(temp_dir(root, run_id), COUNTS))
+    except ValueError:
+        return None
 
 
 def plan(root: str, run_id: str) -> list[tuple[str, str]]:

@@ -134,6 +134,8 @@ def test_a_finished_runs_balance_is_its_own_count_not_the_runners_metrics(tmp_pa
     staging = tmp_path / "_temporary" / "r1"
     staging.mkdir(parents=True)
     assert commit.read_counts(str(tmp_path), "r1") is None
+    (staging / commit.COUNTS).write_text('{"items_in": 8, "arti')  # not JSON: as good as none
+    assert commit.read_counts(str(tmp_path), "r1") is None
     counts = {"items_in": 8, "articles": 4, "duplicates": 3, "failed": 1, "feed_failures": 1}
     (staging / commit.COUNTS).write_text(json.dumps(counts))
     read = commit.read_counts(str(tmp_path), "r1")

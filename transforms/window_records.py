@@ -1,8 +1,9 @@
 """RecordWindows: a stream's items and outcomes of one window -> ``OUT/runs/<stream_id>-<window
 start>.json`` with that window's counts and conservation check; emits the record's path.
 
-Consumes ``{"items": FeedItem, "articles": Article, "duplicates": Duplicate, "failures":
-Failure, "seen": FeedItem (dropped as already ingested), "files": (table, path, rows)}``,
+Consumes ``{"items": FeedItem (every feed entry taken in; an entry without a link comes as
+the parse's Failure), "articles": Article, "duplicates": Duplicate, "failures": Failure,
+"seen": FeedItem (dropped as already ingested), "files": (table, path, rows)}``,
 counted in the stream's output windows. The record is written when the watermark passes
 the window's end (the on-time pane): by then every item of the window has reached its end
 on the local runners, so the check is exact for the window:
