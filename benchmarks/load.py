@@ -96,11 +96,15 @@ class HostRecord:
 SO_TIMESTAMPNS = 35
 
 
-class _QuietServer(ThreadingHTTPServer):
+class StampingServer(ThreadingHTTPServer):
+    """A threading HTTP server whose connections get the kernel's receive timestamps."""
+
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         super().server_bind()
 
+
+class _QuietServer(StampingServer):
     def handle_error(self, request, client_address) -> None:
         pass  # a client closing a kept-alive connection is not news
 
@@ -121,6 +125,23 @@ def kernel_arrival(conn: socket.socket) -> Optional[float]:
             sec, nsec = struct.unpack("qq", payload[:16])
             return sec + nsec / 1e9
     return time.time()  # not stamped (not Linux?): the handler's own clock
+
+
+class StampedHandler(BaseHTTPRequestHandler):
+    """A request handler (of a ``StampingServer``) that knows when each request arrived:
+    ``self.arrived``, the kernel's receive time of its first bytes (``kernel_arrival``)."""
+
+    arrived: Optional[float] = None
+
+    def handle_one_request(self) -> None:
+        try:
+            self.arrived = kernel_arrival(self.connection)
+        except OSError:
+            self.arrived = None
+        if self.arrived is None:  # the client closed the connection
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
 
 class LoadSites:
@@ -175,18 +196,8 @@ class LoadSites:
     def _handler(self, host: int):
         sites, record = self, self.records[host]
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StampedHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real servers and the client's session use
-
-            def handle_one_request(self) -> None:
-                try:
-                    self.arrived = kernel_arrival(self.connection)
-                except OSError:
-                    self.arrived = None
-                if self.arrived is None:
-                    self.close_connection = True
-                    return
-                super().handle_one_request()
 
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 record.begin(self.path, self.arrived)

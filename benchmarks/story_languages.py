@@ -38,16 +38,7 @@ from pathlib import Path
 
 from benchmarks._results import save
 from benchmarks.story_signal import DIFFERENT, FILE, SAME
-from transforms._stories import (
-    _WORD,
-    DocumentFrequencies,
-    StoryConfig,
-    StoryIndex,
-    StoryProfile,
-    _stem,
-    stop_words,
-    titled_text,
-)
+from transforms._stories import _WORD, DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile, titled_text
 from transforms.extract_articles import _language
 
 HERE = Path(__file__).resolve().parent
@@ -64,17 +55,16 @@ def _english_stop_words() -> frozenset:
 
 def profile_as(variant: str, article_id: str, published: str, title: str, text: str,
                language: str | None) -> StoryProfile:
-    """The article's profile as ``variant`` takes it (``non_english`` is newsbeam's ``profile``)."""
-    skip: frozenset = frozenset()
-    if variant == "non_english":
-        skip = stop_words(language)
-    elif variant == "all":
-        skip = _english_stop_words() if (language or "en").split("-")[0] == "en" else stop_words(language)
-    terms: Counter = Counter()
-    for word, count in Counter(_WORD.findall(titled_text(title, text).casefold())).items():
-        if word not in skip:
-            terms[_stem(word)] += count
-    return StoryProfile(article_id, published, "outlet", title, dict(terms))
+    """The article's profile as ``variant`` takes it, through newsbeam's own ``profile``
+    (``non_english`` is newsbeam's; ``none`` gives it no language; ``all`` takes English stop
+    words out of an English article's text first)."""
+    if variant == "none":
+        return profile(article_id, published, "outlet", title, text)
+    if variant == "all" and (language or "en").split("-")[0] == "en":
+        english = _english_stop_words()
+        kept = " ".join(w for w in _WORD.findall(titled_text(title, text)) if w.casefold() not in english)
+        return profile(article_id, published, "outlet", None, kept)._replace(title=title)
+    return profile(article_id, published, "outlet", title, text, language=language)
 
 
 def _minute(n: int) -> str:

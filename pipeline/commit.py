@@ -48,6 +48,7 @@ from transforms._files import (
     ensure_dir,
     join,
     match_under,
+    read_json,
     temp_dir,
     write_atomically,
 )
@@ -155,10 +156,8 @@ def claim(root: str, run_id: str) -> None:
 
 
 def _read_json(path: str) -> Optional[dict]:
-    if not _exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    """The JSON document at ``path``, None when there is no file."""
+    return read_json(path) if _exists(path) else None
 
 
 def write_record(root: str, run_id: str, moves: list[tuple[str, str]], manifest: Mapping[str, Any]) -> None:

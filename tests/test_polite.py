@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from benchmarks.load import SO_TIMESTAMPNS, kernel_arrival
+from benchmarks.load import StampedHandler, StampingServer
 from transforms._http import FetchConfig
 from transforms._polite import (
     FetchRequest,
@@ -23,17 +21,11 @@ from transforms._polite import (
 )
 
 
-class _StampingServer(ThreadingHTTPServer):
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # inherited by accepted connections
-        super().server_bind()
-
-
 class _Hosts:
     """One server per 127.0.0.k; each records every request's arrival and path, and in-flight peaks.
 
     The arrival is the kernel's receive time of the request's first bytes
-    (``benchmarks.load.kernel_arrival``), not a clock read in the handler: under load the
+    (``benchmarks.load.StampedHandler``), not a clock read in the handler: under load the
     handler thread starts late now and then, and a late first arrival makes the next gap
     look short (a CI run saw 85 ms between two requests sent 100 ms apart)."""
 
@@ -44,17 +36,7 @@ class _Hosts:
         lock = threading.Lock()
         hosts = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def handle_one_request(self) -> None:
-                try:
-                    self.arrived = kernel_arrival(self.connection)
-                except OSError:
-                    self.arrived = None
-                if self.arrived is None:  # the client closed the connection
-                    self.close_connection = True
-                    return
-                super().handle_one_request()
-
+        class Handler(StampedHandler):
             def do_GET(self):  # noqa: N802
                 host = self.server.server_address[0]
                 with lock:
@@ -79,7 +61,7 @@ class _Hosts:
             def log_message(self, *args):
                 pass
 
-        self.servers = [_StampingServer((f"127.0.0.{k}", 0), Handler) for k in range(1, n + 1)]
+        self.servers = [StampingServer((f"127.0.0.{k}", 0), Handler) for k in range(1, n + 1)]
         for server in self.servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
 

@@ -55,6 +55,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from importlib import import_module
 from operator import itemgetter, mul
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
@@ -134,8 +135,6 @@ def stop_words(language: Optional[str]) -> frozenset:
     if not primary or primary == "en" or not primary.isalpha():
         return frozenset()
     try:
-        from importlib import import_module
-
         words = import_module(f"spacy.lang.{primary}.stop_words").STOP_WORDS
     except ImportError:  # a language spaCy has no list for
         return frozenset()
