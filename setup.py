@@ -31,6 +31,7 @@ REQUIRES = [
     # snowballstemmer's own C backend: it uses PyStemmer when installed. The same Snowball
     # stems (all of wordfreq's 60,000 most frequent English words compared), in C.
     "PyStemmer>=2.2",
+    "regex>=2023.1",  # story grouping's words: letters with their combining marks (transforms/_stories.py)
     "wordfreq>=3.1",  # story grouping: word frequencies of English, the IDF of a small run (transforms/_stories.py)
 ]
 

@@ -8,7 +8,16 @@ from collections import Counter
 import pytest
 from samples_util import page
 
-from transforms._stories import DocumentFrequencies, StoryConfig, StoryIndex, StoryProfile, profile, stems, stop_words
+from transforms._stories import (
+    DocumentFrequencies,
+    StoryConfig,
+    StoryIndex,
+    StoryProfile,
+    Weighted,
+    profile,
+    stems,
+    stop_words,
+)
 from transforms.extract_articles import extract_article
 
 pytest.importorskip("snowballstemmer")
@@ -441,3 +450,35 @@ def test_unrelated_articles_in_a_minority_language_do_not_share_a_story_by_its_f
     assert story["match"] != story["bakery"]
     seed = [story[a.article_id] for a in english[:2]]
     assert seed[0] == seed[1]  # the English seed reports are still one story
+
+
+# Two made-up Hindi reports on unrelated things (New Year traffic in Delhi, a wheat harvest
+# in Punjab). Hindi writes its vowels and viramas as combining marks, which ``\w`` does not
+# match: cut there, every Hindi text is made of the same few consonant fragments.
+METRO = ("नए साल के जश्न में दिल्ली की सड़कों पर भारी जाम लगा और कई मेट्रो स्टेशन रात भर बंद रहे। "
+         "पुलिस ने लोगों से घर पर रहने की अपील की और कहा कि सुबह तक यातायात सामान्य हो जाएगा।")
+HARVEST = ("पंजाब के किसानों ने इस बार गेहूं की अच्छी फसल काटी है। मंडी में दाम बढ़ने से गांवों में "
+           "खुशी है और सरकार ने खरीद के लिए नए केंद्र खोले हैं, जहां किसान अपनी उपज बेच सकते हैं।")
+
+
+def test_words_of_scripts_written_with_combining_marks_stay_whole():
+    words = stems(METRO, "hi")
+    assert {"दिल्ली", "सड़कों", "मेट्रो", "जश्न"} <= set(words)
+    assert not {"के", "में", "की", "और"} & set(words)  # Hindi stop words match whole words only
+    assert all(len(w) > 1 for w in words)  # no lone consonants left of a cut word
+    # English (and precomposed Latin) splits as before.
+    assert stems("Café owners' don't-stop e-mail 2020") == Counter(
+        {"café": 1, "owner": 1, "don": 1, "t": 1, "stop": 1, "e": 1, "mail": 1, "2020": 1})
+
+
+def test_unrelated_hindi_articles_do_not_share_a_story_by_word_fragments():
+    english = [extract_article(page(path)) for path in DEMO.values()]
+    profiles = [profile(a.article_id, "2020-01-07T10:00:00+00:00", a.source, a.title, a.text, language="en")
+                for a in english]
+    profiles += [profile(name, "2020-01-07T11:00:00+00:00", name, None, text, language="hi")
+                 for name, text in (("metro", METRO), ("harvest", HARVEST))]
+    df = _frequencies(profiles)
+    story = StoryIndex().assign_all(profiles, df)
+    assert story["metro"] != story["harvest"]
+    # Cut into fragments, the two scored 0.68 (and shared a story, stop words or not).
+    assert Weighted.of(profiles[-1].terms, df).cosine(Weighted.of(profiles[-2].terms, df)) < 0.1
