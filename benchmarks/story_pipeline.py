@@ -18,8 +18,11 @@ differently: the whole is repeated for ``--orders`` shuffles (seeds 13, 14, ...;
 5), the first reported in full and all in ``publication_orders`` (F1, merges, and how many
 orders meet both targets).
 
-A pair with an article the pipeline did not keep as an article or a copy (too short, a
-failure) counts as "not merged", and the number of such pairs is reported. Targets: pair
+An article the pipeline did not keep as an article or a copy (too short, a wall) is in the
+story its headline joined (its ``failures/`` row's ``story_id``: ``HeadlineMatcher`` in
+``transforms/_stories.py``), else in none; a pair with an article in no story counts as
+"not merged", and the number of such pairs is reported. The same scores without the
+headlines' stories (``without_headlines``: articles and copies only) show what they add. Targets: pair
 F1 >= 0.95, at most 2% of the different pairs merged. Also reported: which articles were not
 kept and why (``not_kept``: the failure row's error and the file's word count), and the same
 scores over the pairs whose two articles were both kept (``kept_pairs``): what the story
@@ -117,15 +120,18 @@ def build_site(rows: list[dict], root: Path, seed: int = FIRST_SEED) -> tuple[Co
     return Corpus(root, OUTLETS, len(order)), paths
 
 
-def stories_by_url(out: Path) -> dict[str, str]:
+def stories_by_url(out: Path, tables: tuple[str, ...] = ("articles", "duplicates", "failures")) -> dict[str, str]:
+    """url -> story id: kept articles, copies, and (``failures``) the dropped items that a
+    story claimed by their headline."""
     import duckdb
 
     con = duckdb.connect()
     found: dict[str, str] = {}
-    for table in ("articles", "duplicates"):
+    for table in tables:
         if list((out / table).rglob("*.parquet")):
             files = [str(p) for p in (out / table).rglob("*.parquet")]
-            for url, story in con.execute("SELECT url, story_id FROM read_parquet(?)", [files]).fetchall():
+            for url, story in con.execute("SELECT url, story_id FROM read_parquet(?) WHERE story_id IS NOT NULL",
+                                          [files]).fetchall():
                 found[url] = story
     return found
 
@@ -189,12 +195,15 @@ def _variant(rows: list[dict], feeds: Path, url_of: dict[str, str], work: Path, 
         said = proc.stdout.strip().splitlines()[-1]
         story = stories_by_url(out)
         scored = score(rows, url_of, story)
-        scored["kept_pairs"] = {k: v for k, v in score(rows, url_of, story, kept_only=True).items()
+        kept = stories_by_url(out, ("articles", "duplicates"))
+        scored["kept_pairs"] = {k: v for k, v in score(rows, url_of, kept, kept_only=True).items()
                                 if k != "pairs_missing_an_article"}
+        scored["without_headlines"] = score(rows, url_of, kept)
         dropped = not_kept(out)
         words = {aid: len(text.split()) for row in rows
                  for aid, text in zip(row["pair_id"].split("_"), (row["text1"], row["text2"]))}
-        scored["not_kept"] = sorted(({"article": aid, "error": dropped[url], "words_in_file": words[aid]}
+        scored["not_kept"] = sorted(({"article": aid, "error": dropped[url], "words_in_file": words[aid],
+                                      "joined_a_story_by_headline": url in story}
                                      for aid, url in url_of.items() if url in dropped),
                                     key=lambda d: d["article"])
         if result is not None and scored != result:
@@ -209,6 +218,9 @@ def _variant(rows: list[dict], feeds: Path, url_of: dict[str, str], work: Path, 
           f"{out['recall']}); different pairs merged {out['merged_different']} of {out['different_pairs']} "
           f"({out['merged_different_share']:.1%}); pairs missing an article {out['pairs_missing_an_article']}; "
           f"{said} ({out['median_run_seconds']} s)")
+    alone = out["without_headlines"]
+    print(f"{name}: without the dropped items' headlines: F1 {alone['f1']}, different pairs merged "
+          f"{alone['merged_different']}")
     print(f"{name}: pairs whose two articles were kept: F1 {kept['f1']} (precision {kept['precision']}, recall "
           f"{kept['recall']}); different pairs merged {kept['merged_different']} of {kept['different_pairs']}; "
           f"not kept: {lost}")
@@ -221,6 +233,8 @@ def _spread(runs: list[dict], seeds: list[int]) -> dict:
     return {"orders": len(runs), "seeds": seeds, "f1": f1s,
             "f1_median": statistics.median(f1s), "merged_different": [r["merged_different"] for r in runs],
             "kept_pairs_f1": [r["kept_pairs"]["f1"] for r in runs],
+            "without_headlines_f1": [r["without_headlines"]["f1"] for r in runs],
+            "without_headlines_merged_different": [r["without_headlines"]["merged_different"] for r in runs],
             "orders_meeting_target": sum(1 for r in runs if r["f1"] >= 0.95
                                          and r["merged_different_share"] <= 0.02)}
 

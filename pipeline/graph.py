@@ -196,7 +196,9 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     embeddings = SentenceEmbeddingHandler() if opts.story_embeddings else None
     grouped = (
         {"kept": deduped["articles"], "articles": tagged["articles"], "duplicates": duplicates,
-         "earlier": p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories")}
+         "earlier": p | "ReadStoryIndex" >> ReadState(opts.output, "state_stories"),
+         # the walls and too short texts a story may claim by their headline
+         "headlines": extracted.headlines, "dropped": extracted.failed}
         | "AssignStories" >> (AssignStories(story_config, embeddings=embeddings) if stream is None else
                               AssignStoriesKeyed(story_config, memory, embeddings=embeddings))
     )
@@ -204,7 +206,7 @@ def build(p: beam.Pipeline, opts: NewsOptions, run_id: str, stream: Optional[Str
     failures = (
         *front_failures,
         pages["failed"],
-        extracted.failed,
+        grouped.pop("dropped"),  # the extract stage's rows, a claimed drop's with its story_id
         tagged["failed"],
         grouped.pop("failed"),
     ) | "FlattenFailures" >> beam.Flatten()

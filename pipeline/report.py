@@ -52,7 +52,8 @@ COLUMNS = {
                  "run_id"),
     "duplicates": ("url", "article_id", "canonical_article_id", "method", "similarity", "source", "title",
                    "published", "run_id"),
-    "failures": ("stage", "url", "feed_url", "error", "detail", "http_status", "severity", "unit", "run_id"),
+    "failures": ("stage", "url", "feed_url", "error", "detail", "http_status", "severity", "unit", "story_id",
+                 "run_id"),
     "entities": ("article_id", "key", "label", "surface_forms", "mentions", "run_id"),
     "stories": ("story_id", "first_published", "last_published", "articles", "outlets", "title", "run_id"),
 }

@@ -56,9 +56,12 @@ def print_summary(root: str, run_id: str, console: Optional[Console] = None) -> 
         "SELECT method, url, canonical_article_id FROM duplicates ORDER BY method, url LIMIT 10")))
     console.print(_table("Top stories this run added to (articles of different outlets about one event; "
                          "totals across runs)",
-                         ["articles", "outlets", "first", "last", "title"], query(
-        "SELECT articles, array_to_string(outlets, ', '), strftime(first_published, '%Y-%m-%d %H:%M'), "
-        "strftime(last_published, '%Y-%m-%d %H:%M'), title FROM stories "
+                         ["articles", "outlets", "not read", "first", "last", "title"], query(
+        "SELECT articles, array_to_string(outlets, ', '), "
+        # this run's reports of the story behind a wall or too short to keep (joined by headline)
+        "(SELECT count(*) FROM failures f WHERE f.story_id = stories.story_id), "
+        "strftime(first_published, '%Y-%m-%d %H:%M'), strftime(last_published, '%Y-%m-%d %H:%M'), title "
+        "FROM stories "
         # a stream writes a row per window that added to a story: its latest (largest) one
         "QUALIFY row_number() OVER (PARTITION BY story_id ORDER BY articles DESC, last_published DESC) = 1 "
         "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id LIMIT 10")))

@@ -210,6 +210,21 @@ class StoryState(NamedTuple):
     leader_vector: Optional[Sequence[float]] = None
 
 
+class Headline(NamedTuple):
+    """An item dropped before story grouping (a login, paywall or cookie wall; a text under
+    ``--min_words``) that still says what it reports: its headline, and a short text's words.
+    Story grouping lets it join a story of kept articles (never start or change one), so an
+    outlet whose report could not be read still counts as covering the story."""
+
+    url: str  # the page's final URL, as in its failures/ row
+    feed_url: Optional[str]
+    source: Optional[str]
+    title: str
+    text: str  # a too short text's words; empty for a wall (its text is the wall's)
+    published: str
+    language: Optional[str]
+
+
 class Failure(NamedTuple):
     """A failure, warning or deliberate drop, with enough context to act on it."""
 
@@ -222,6 +237,9 @@ class Failure(NamedTuple):
     severity: str
     unit: str
     at: str
+    # An item dropped as ``interstitial`` or ``too_short`` whose headline (and words) joined
+    # a story of kept articles: that story's id (transforms.assign_stories); else None.
+    story_id: Optional[str] = None
 
     @classmethod
     def of(
@@ -262,7 +280,7 @@ def _last_frame(exc: BaseException) -> str:
 
 
 ELEMENT_TYPES = (FeedSource, FetchedFeed, FeedValidators, SeenUrl, DedupEntry, FeedItem, FetchedPage, Entity,
-                 EntityRow, Article, Duplicate, Failure)
+                 EntityRow, Article, Duplicate, Failure, Headline)
 
 for _type in ELEMENT_TYPES:
     # The annotations are strings here (``from __future__ import annotations``); Beam 2.77

@@ -23,8 +23,9 @@ from schemas.elements import (
 )
 from schemas.timeutil import parse_iso
 
-SCHEMA_VERSION = "1.2.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/);
-# 1.2.0: state/stories/ gains vector and leader_vector (sentence embeddings, null without them)
+SCHEMA_VERSION = "1.3.0"  # 1.1.0: story_id in articles and duplicates, the stories table (and state/stories/);
+# 1.2.0: state/stories/ gains vector and leader_vector (sentence embeddings, null without them);
+# 1.3.0: failures gains story_id (an item dropped as interstitial or too_short that joined a story)
 _META = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
 TS = pa.timestamp("us", tz="UTC")
 
@@ -127,6 +128,7 @@ FAILURE_SCHEMA = pa.schema(
         ("severity", pa.string()),
         ("unit", pa.string()),
         ("at", TS),
+        ("story_id", pa.string()),  # 1.3.0: the story a dropped item joined by its headline
     ],
     metadata=_META,
 )

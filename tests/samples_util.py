@@ -29,3 +29,25 @@ def article(url: str, text: str, published: str | None) -> Article:
     return Article(article_id(canonical), url, canonical, "http://f/feed.xml", "src", "t", [], published,
                    None, "2020-01-09T00:00:00.000000+00:00", "en", text, len(text.split()), None, None, [],
                    "page", content_hash(text), None)
+
+
+# The Observer's two pages, each behind a wall of its own (the feed keeps their headlines).
+WALLED = {
+    "observer/news/syrian-delegation-tehran.html": (
+        "You have read all of your free articles this month. Subscribe now for unlimited digital access to "
+        "local news. Already a subscriber? Log in to continue reading."),
+    "observer/news/snow-closes-roads.html": (
+        "To use this website, cookies must be enabled in your browser. Please change your cookie settings "
+        "and reload the page."),
+}
+
+
+def walled_site(root):
+    """A copy of the sample site under ``root`` with the ``WALLED`` pages behind their walls."""
+    import shutil
+
+    shutil.copytree(SAMPLES / "site", root)
+    for path, notice in WALLED.items():
+        (root / path).write_text(f"<html><head><title>Erbil Observer</title></head><body><main><p>{notice}</p>"
+                                 "</main></body></html>", encoding="utf-8")
+    return root

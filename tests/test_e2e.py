@@ -326,3 +326,55 @@ def test_an_expired_story_is_not_joined(story_runs, sample_site):
     assert observer_story == observer_id != iranpress_id  # a story of its own
     assert sql(expired, "stories", "SELECT count(*) FROM t WHERE story_id = ? AND run_id = 'two'",
                [iranpress_id]) == [(0,)]
+
+
+@pytest.fixture(scope="module")
+def walled_run(tmp_path_factory):
+    """The sample site with the Observer's two pages behind walls: its report of the
+    meeting behind a paywall, its snow report behind a cookie wall (the feed keeps both
+    headlines). Iran Press's report of the meeting is read as usual."""
+    from samples_util import walled_site
+
+    work = tmp_path_factory.mktemp("walls")
+    with LoopbackSite(walled_site(work / "site")) as site:
+        feeds = work / "feeds.txt"
+        feeds.write_text(f"{site.url('iranpress/rss.xml')}\n{site.url('observer/atom.xml')}\n", encoding="utf-8")
+        out = work / "out"
+        outcome = run([f"--feeds={feeds}", f"--output={out}", f"--runner={RUNNER}", "--allow_private_hosts",
+                       "--per_host_delay=0.05", "--run_id=walls"])
+        return outcome, out, site
+
+
+def test_a_report_behind_a_wall_joins_its_story_by_its_headline(walled_run):
+    outcome, out, site = walled_run
+    assert outcome.manifest["conservation"]["balanced"]
+    [(iranpress_id, story)] = sql(out, "articles", "SELECT article_id, story_id FROM t WHERE url = ?",
+                                  [site.url(IRANPRESS)])
+    assert story == iranpress_id
+    walls = dict((url, (error, story_id)) for url, error, story_id in sql(
+        out, "failures", "SELECT url, error, story_id FROM t WHERE stage = 'extract'"))
+    # The paywalled report of the meeting is the Iran Press story's; the snow wall is no one's.
+    assert walls[site.url(OBSERVER)] == ("interstitial", iranpress_id)
+    assert walls[site.url("observer/news/snow-closes-roads.html")] == ("interstitial", None)
+    # A headline changes no story: the story's row counts the one article it has.
+    assert sql(out, "stories", "SELECT articles, outlets FROM t WHERE story_id = ?", [iranpress_id]) == [
+        (1, ["Iran Press Daily"])]
+    # Other failure rows carry no story.
+    assert sql(out, "failures", "SELECT count(*) FROM t WHERE story_id IS NOT NULL") == [(1,)]
+
+
+def test_summary_counts_a_storys_reports_that_were_not_read(walled_run):
+    from rich.console import Console
+
+    from pipeline.summary import print_summary
+
+    _, out, _ = walled_run
+    console = Console(record=True, width=200)
+    print_summary(str(out), "walls", console)
+    stories = console.export_text().split("Top stories", 1)[1].split("Failures, drops and warnings", 1)[0]
+    assert "not read" in stories
+    [meeting] = [line for line in stories.splitlines() if "Shamkhani" in line]
+    [tram] = [line for line in stories.splitlines() if "tram" in line.lower()]
+    # articles, outlets, not read: the meeting has 1 article, Iran Press's, and 1 report behind a wall
+    assert [c.strip() for c in meeting.split("│")[1:4]] == ["1", "Iran Press Daily", "1"]
+    assert [c.strip() for c in tram.split("│")[3:4]] == ["0"]

@@ -10,6 +10,7 @@ from samples_util import page
 
 from transforms._stories import (
     DocumentFrequencies,
+    HeadlineMatcher,
     StoryConfig,
     StoryIndex,
     StoryProfile,
@@ -482,3 +483,55 @@ def test_unrelated_hindi_articles_do_not_share_a_story_by_word_fragments():
     assert story["metro"] != story["harvest"]
     # Cut into fragments, the two scored 0.68 (and shared a story, stop words or not).
     assert Weighted.of(profiles[-1].terms, df).cosine(Weighted.of(profiles[-2].terms, df)) < 0.1
+
+
+def _demo_stories():
+    """The demo's four articles grouped (the seed reports: one story), and their IDF."""
+    articles = {name: extract_article(page(path)) for name, path in DEMO.items()}
+    profiles = [profile(a.article_id, "2020-01-07T10:00:00+00:00", a.source, a.title, a.text)
+                for a in articles.values()]
+    df = _frequencies(profiles)
+    index = StoryIndex()
+    closed = list(index.assign_closing(profiles, df))
+    return articles, closed, df
+
+
+def _headline(key: str, title: str, published: str = "2020-01-07T12:00:00+00:00", text: str = ""):
+    return key, profile(key, published, "walled", title, text)
+
+
+def test_a_headline_joins_the_story_it_scores_best_against_and_changes_none():
+    articles, closed, df = _demo_stories()
+    before = [(s.story_id, list(s.members), dict(s.terms)) for s in closed]
+    matcher = HeadlineMatcher(StoryConfig(), df, [
+        _headline("meeting", "Syrian delegation discusses cooperation, coordination with Tehran officials"),
+        _headline("snow", "Heavy snow closes mountain roads and delays flights"),
+        _headline("unrelated", "Football club signs goalkeeper on a three-year contract"),
+        # a too short text: its words count too
+        _headline("brief", "Council vote", text="The council approved the tram line to the northern districts."),
+        # the seed reports' headline, three weeks later: no story is live then
+        _headline("late", "Syrian delegation discusses cooperation, coordination with Tehran officials",
+                  "2020-01-30T12:00:00+00:00"),
+    ])
+    for story in closed:
+        matcher.offer(story)
+    seeds = {s.story_id for s in closed if articles["iranpress"].article_id in s.members}
+    assert articles["observer"].article_id in next(s for s in closed if s.story_id in seeds).members
+    story_of = {name: next(s.story_id for s in closed if a.article_id in s.members) for name, a in articles.items()}
+    assert matcher.matches() == {"meeting": story_of["iranpress"], "snow": story_of["snow"],
+                                 "brief": story_of["tram"]}
+    assert [(s.story_id, list(s.members), dict(s.terms)) for s in closed] == before
+
+
+def test_headline_candidates_per_story_are_bounded():
+    articles, closed, df = _demo_stories()
+    title = "Syrian delegation discusses cooperation, coordination with Tehran officials"
+    many = [_headline(f"h{n}", title, f"2020-01-07T{n % 24:02d}:00:00+00:00") for n in range(60)]
+    matcher = HeadlineMatcher(StoryConfig(max_postings=5), df, many)
+    seed_story = next(s for s in closed if articles["iranpress"].article_id in s.members)
+    matcher.offer(seed_story)
+    # each of the story's distinctive words brings at most 5 headlines, the nearest in time
+    # (the same 5 for every word here: all 60 have the same words); without the cap, 60
+    assert matcher.compared == 5
+    assert len(matcher.matches()) == matcher.compared
+    assert len(HeadlineMatcher(StoryConfig(), df, many).matches()) == 0  # nothing offered, nothing joined

@@ -386,3 +386,34 @@ def test_a_stream_with_embeddings_keeps_story_vectors_in_keyed_state(tmp_path):
         rows = con.execute("SELECT max(articles), min(len(vector)), min(len(leader_vector)) FROM read_parquet(?) "
                            "WHERE story_id = ?", [state, story[site.url(IRANPRESS)]]).fetchall()
         assert rows == [(2, 384, 384)]
+
+
+def test_a_stream_gives_a_report_behind_a_wall_its_story(tmp_path):
+    """The walled sample site (the Observer's report of the meeting behind a paywall, its
+    snow report behind a cookie wall) as a stream of 2 polls: the paywalled report's
+    failures/ row carries the story of Iran Press's report, read in the same window."""
+    if find_prism() is None:
+        pytest.skip("needs the prism binary beside the venv's python (make install builds it with Go)")
+    from samples_util import walled_site
+
+    from pipeline.loopback import LoopbackSite
+    from pipeline.stream import stream
+
+    out = tmp_path / "out"
+    with LoopbackSite(walled_site(tmp_path / "site")) as site:
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(f"{site.url('iranpress/rss.xml')}\n{site.url('observer/atom.xml')}\n")
+        outcome = stream([f"--feeds={feeds}", f"--output={out}", "--allow_private_hosts", "--per_host_delay=0.05",
+                          "--poll_interval=1", "--window=2", "--max_polls=2", "--run_id=walls-stream"])
+        urls = {name: site.url(path) for name, path in (("iranpress", IRANPRESS), ("observer", OBSERVER),
+                                                         ("snow", SNOW))}
+    assert outcome.manifest["conservation"]["balanced"], json.dumps(outcome.manifest["conservation"])
+    con = duckdb.connect()
+    [(iranpress_id, story)] = con.execute(
+        "SELECT article_id, story_id FROM read_parquet(?, hive_partitioning=true) WHERE url = ?",
+        [str(out / "articles" / "**" / "*.parquet"), urls["iranpress"]]).fetchall()
+    walls = dict(con.execute(
+        "SELECT url, story_id FROM read_parquet(?, hive_partitioning=true) WHERE error = 'interstitial'",
+        [str(out / "failures" / "**" / "*.parquet")]).fetchall())
+    assert story == iranpress_id
+    assert walls == {urls["observer"]: iranpress_id, urls["snow"]: None}

@@ -50,6 +50,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
+from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,7 +67,7 @@ from schemas.timeutil import EARLIEST, parse_iso
 
 __all__ = ["StoryProfile", "Story", "StoryIndex", "StoryConfig", "DocumentFrequencies", "profile", "stems",
            "stop_words", "titled_text",
-           "clear_caches", "instant", "Weighted", "background_share", "warm_up"]
+           "clear_caches", "instant", "Weighted", "background_share", "warm_up", "HeadlineMatcher"]
 
 # A word: letters, digits and the marks that belong to them. Python's ``\w`` leaves out the
 # combining marks (Unicode Mn/Mc) that Indic scripts write vowels and viramas with, so it
@@ -521,3 +522,80 @@ class StoryIndex:
         """article id -> story id, assigning in publication order (then article id)."""
         return {p.article_id: self.assign(p, df)[0]
                 for p in sorted(profiles, key=lambda p: (instant(p.published), p.article_id))}
+
+
+class HeadlineMatcher:
+    """Items dropped before grouping (walls, too short texts: ``schemas.elements.Headline``)
+    join stories of kept articles by their profile (headline, and a short text's words).
+
+    Each headline is offered every story that closes (``offer``) and, at the end
+    (``matches``), joins the one it scored best against: the lower of its word cosine with
+    the story's centroid and with its first article, at ``threshold`` or more (words alone:
+    a headline has no embedding), the story's span within ``window_hours`` of the
+    headline's time. A headline never starts a story and never changes one, so a story's
+    articles, centroid and id are what they would be without it. Candidates come from an
+    index of the headlines' words looked up by each story's ``index_terms`` most
+    distinctive words, at most ``max_postings`` per word (the nearest in time): the work per
+    story is bounded, as for articles.
+
+    Why the article threshold: on the stories file, each kept article's title alone, scored
+    against the stories of the other articles, joined its same-story partner's story for 49
+    of 64 articles and a different-story partner's for 1 of 128 (the full texts: 57 of 64,
+    5 of 128; ``benchmarks/story_pipeline.py`` measures what it does through the pipeline).
+    """
+
+    def __init__(self, config: StoryConfig, df: DocumentFrequencies, headlines: Iterable[tuple[str, StoryProfile]]):
+        self.config = config
+        self._df = df
+        self._items: list[tuple[str, StoryProfile, Weighted, datetime]] = []
+        self._postings: dict[str, list[int]] = {}
+        ordered = sorted(headlines, key=lambda kp: (instant(kp[1].published), kp[0]))
+        for n, (key, p) in enumerate(ordered):
+            self._items.append((key, p, Weighted.of(p.terms, df), instant(p.published)))
+            for term in p.terms:
+                self._postings.setdefault(term, []).append(n)  # in time order
+        self._best: dict[int, tuple[float, str]] = {}
+        self.compared = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _near(self, term: str, first: datetime, last: datetime) -> list[int]:
+        posting = self._postings.get(term)
+        if not posting:
+            return []
+        window = timedelta(hours=self.config.window_hours)
+        times = [self._items[n][3] for n in posting]
+        lo, hi = bisect_left(times, first - window), bisect_right(times, last + window)
+        if hi - lo <= self.config.max_postings:
+            return posting[lo:hi]
+        middle = first + (last - first) / 2  # the nearest in time to the story's span
+        return sorted(posting[lo:hi], key=lambda n: abs(self._items[n][3] - middle))[:self.config.max_postings]
+
+    def offer(self, story: Story) -> None:
+        """Scores the headlines that share a distinctive word with ``story`` against it."""
+        if not self._items:
+            return
+        df = self._df
+        terms = sorted(story.terms, key=lambda t: (-df.idf(t) * (1 + math.log(story.terms[t])), t))
+        first, last = instant(story.first_published), instant(story.last_published)
+        candidates: set[int] = set()
+        for term in terms[:self.config.index_terms]:
+            candidates.update(self._near(term, first, last))
+        if not candidates:
+            return
+        centroid = Weighted.of(story.terms, df)
+        leader = Weighted.of(story.leader or story.terms, df)
+        for n in candidates:
+            self.compared += 1
+            weighted = self._items[n][2]
+            score = min(weighted.cosine(centroid), weighted.cosine(leader))
+            if score < self.config.threshold:
+                continue
+            best = self._best.get(n)
+            if best is None or score > best[0] or (score == best[0] and story.story_id < best[1]):
+                self._best[n] = (score, story.story_id)
+
+    def matches(self) -> dict[str, str]:
+        """headline key -> the story it joined (headlines that joined none are left out)."""
+        return {self._items[n][0]: story_id for n, (_, story_id) in sorted(self._best.items())}

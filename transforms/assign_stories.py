@@ -1,6 +1,8 @@
 """AssignStories: Article -> Article with ``story_id``; Duplicate -> Duplicate with its
 canonical's ``story_id``; one StoryRow per story the run added to (``stories/``) and one
-StoryState per such story (``state/stories/``, for the next run).
+StoryState per such story (``state/stories/``, for the next run); the extract stage's
+Failure rows, a dropped item's with the story its ``Headline`` joined
+(``transforms._stories.HeadlineMatcher``).
 
 The algorithm is ``transforms._stories``: each article, in publication order, joins the
 story whose centroid and first article are both close enough, within a time window, else
@@ -24,14 +26,23 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from datetime import timedelta
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import Article, Duplicate, Failure, StoryRow, StoryState
+from schemas.elements import Article, Duplicate, Failure, Headline, StoryRow, StoryState
 from schemas.timeutil import utc_now_iso
-from transforms._stories import DocumentFrequencies, Story, StoryConfig, StoryIndex, StoryProfile, instant, profile
+from transforms._stories import (
+    DocumentFrequencies,
+    HeadlineMatcher,
+    Story,
+    StoryConfig,
+    StoryIndex,
+    StoryProfile,
+    instant,
+    profile,
+)
 from transforms._timing import timed
 from transforms.embed_articles import EmbedArticles, SentenceEmbeddingHandler
 
@@ -39,13 +50,35 @@ __all__ = ["AssignStories", "StoryConfig"]
 
 STAGE = "stories"
 _STORY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT")
-ASSIGNMENTS, STORIES = "assignments", "stories"
+ASSIGNMENTS, STORIES, HEADLINES = "assignments", "stories", "headlines"
+# The drops a story may claim by their headline (the extract stage's reasons).
+HEADLINE_DROPS = frozenset({"interstitial", "too_short"})
 TOP_KEYS = 10
 
 
 def profile_of(article: Article, vector: Optional[Any] = None) -> StoryProfile:
     return profile(article.article_id, article.published or article.fetched_at, article.source, article.title,
                    article.text, vector=vector, language=article.language)
+
+
+class HeadlineProfile(NamedTuple):
+    """A dropped item's profile, keyed by its failures/ row's url."""
+
+    url: str
+    profile: StoryProfile
+
+
+def headline_profile_of(headline: Headline, pack: bool = False) -> HeadlineProfile:
+    p = profile(headline.url, headline.published, headline.source, headline.title, headline.text,
+                language=headline.language)
+    return HeadlineProfile(headline.url, _packed(p) if pack else p)
+
+
+def failure_with_story(row: Failure, story_of_url: dict) -> Failure:
+    """A drop that a story claimed by its headline, with that story's id."""
+    if row.error not in HEADLINE_DROPS:
+        return row
+    return row._replace(story_id=story_of_url.get(row.url))
 
 
 def profiles(kept, handler: Optional[SentenceEmbeddingHandler], profile_fn) -> tuple:
@@ -89,15 +122,18 @@ class _AssignFn(beam.DoFn):
         self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
         self._loaded = Metrics.counter(STAGE, "earlier_stories_loaded")
         self._joined = Metrics.counter(STAGE, "articles_joined")
+        self._headlines = Metrics.counter(STAGE, "headlines_joined")
 
     @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable]) -> Iterator:
-        profiles, earlier = [], []
+        profiles, earlier, headlines = [], [], []
         df = DocumentFrequencies()
         for element in keyed[1]:
             if isinstance(element, StoryState):
                 earlier.append(element)
                 df.add(element.leader_terms or element.terms)
+            elif isinstance(element, HeadlineProfile):  # not counted in IDF: not an article of the run
+                headlines.append((element.url, _unpack(element.profile)))
             else:  # packed where it was profiled (see packed_profile_of): intern its words here
                 packed = element._replace(terms=(tuple(sys.intern(t) for t in element.terms[0]), element.terms[1]))
                 df.add(packed.terms[0])
@@ -108,7 +144,10 @@ class _AssignFn(beam.DoFn):
         before = {row.story_id: len(row.article_ids or ()) for row in earlier}
         del earlier
         profiles.sort(key=lambda p: (instant(p.published), p.article_id))
+        matcher = HeadlineMatcher(self._config, df, headlines)
+        del headlines
         for story in index.assign_closing(map(_unpack, _draining(profiles)), df, presorted=True):
+            matcher.offer(story)  # a closed story is final: what a headline is scored against
             for member in story.members:  # earlier runs' members too: their copies in this run
                 yield member, story.story_id
             known = before.get(story.story_id)
@@ -117,13 +156,19 @@ class _AssignFn(beam.DoFn):
             self._joined.inc(len(story.members) - (known or 1))
             (self._continued if known is not None else self._stories).inc()
             yield beam.pvalue.TaggedOutput(STORIES, (story.story_id, story))
+        for url, story_id in matcher.matches().items():
+            self._headlines.inc()
+            yield beam.pvalue.TaggedOutput(HEADLINES, (url, story_id))
 
 
 def packed_profile_of(article: Article, vector: Optional[Any] = None) -> StoryProfile:
     """The profile as it crosses the shuffle and waits for its turn: its words and counts as
     two tuples, not a dict (about a third of the memory per word; the one group holds a
     run's profiles at once). ``_unpack`` makes the dict back, one profile at a time."""
-    p = profile_of(article, vector)
+    return _packed(profile_of(article, vector))
+
+
+def _packed(p: StoryProfile) -> StoryProfile:
     return p._replace(terms=(tuple(p.terms), tuple(p.terms.values())))
 
 
@@ -177,12 +222,15 @@ def _finish(keyed: tuple[str, dict], updated_at: str) -> Iterator:
 
 
 class AssignStories(beam.PTransform):
-    """{"kept": Article, "articles": Article, "duplicates": Duplicate, "earlier": StoryState}
-    -> {"articles", "duplicates", "stories": StoryRow, "state": StoryState, "failed": Failure}.
+    """{"kept": Article, "articles": Article, "duplicates": Duplicate, "earlier": StoryState,
+    "headlines": Headline, "dropped": Failure} -> {"articles", "duplicates", "stories": StoryRow,
+    "state": StoryState, "dropped": Failure, "failed": Failure}.
 
     ``kept`` are the kept articles before entity tagging (profiles are taken from them),
     ``articles`` the same articles tagged (they get the ``story_id``), ``earlier`` the story
-    index of earlier runs (``state_stories``).
+    index of earlier runs (``state_stories``), ``headlines`` the dropped items that have a
+    headline and ``dropped`` the extract stage's failure rows (a row whose headline joined a
+    story gets its ``story_id``; both optional).
 
     Args:
         config: the grouping's settings (``transforms._stories.StoryConfig``).
@@ -203,9 +251,15 @@ class AssignStories(beam.PTransform):
         duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         config = self._config
         profiled, failed = profiles(kept, self._embeddings, packed_profile_of)
-        earliest = (profiled
-                    | "PublishedAt" >> beam.Map(lambda p: p.published)
-                    | "Earliest" >> beam.CombineGlobally(_earliest))
+        headlines = inputs.get("headlines")
+        if headlines is None:
+            headlines = kept.pipeline | "NoHeadlines" >> beam.Create([]).with_output_types(Headline)
+        headline_profiles = headlines | "ProfileHeadlines" >> beam.Map(headline_profile_of, True)
+        earliest = (
+            (profiled | "PublishedAt" >> beam.Map(lambda p: p.published),
+             headlines | "HeadlineAt" >> beam.Map(lambda h: h.published))
+            | "Times" >> beam.Flatten()
+            | "Earliest" >> beam.CombineGlobally(_earliest))
         joinable = (
             earlier
             | "Joinable" >> beam.Filter(
@@ -215,11 +269,11 @@ class AssignStories(beam.PTransform):
             | "Rows" >> beam.Values()
         )
         assigned = (
-            (profiled, joinable)
+            (profiled, joinable, headline_profiles)
             | "ProfilesAndEarlier" >> beam.Flatten()
             | "OneGroup" >> beam.WithKeys(lambda _: "")
             | "GroupAll" >> beam.GroupByKey()
-            | "Assign" >> beam.ParDo(_AssignFn(config)).with_outputs(STORIES, main=ASSIGNMENTS)
+            | "Assign" >> beam.ParDo(_AssignFn(config)).with_outputs(STORIES, HEADLINES, main=ASSIGNMENTS)
         )
         story_of = beam.pvalue.AsDict(assigned[ASSIGNMENTS])
         with_story = articles | "ArticleStory" >> beam.Map(_with_story, story_of).with_output_types(Article)
@@ -235,7 +289,13 @@ class AssignStories(beam.PTransform):
             | "JoinKeys" >> beam.CoGroupByKey()
             | "Finish" >> beam.FlatMap(_finish, self._updated_at or utc_now_iso()).with_outputs("state", main="rows")
         )
-        return {"articles": with_story, "duplicates": duplicates_with_story,
+        dropped = inputs.get("dropped")
+        if dropped is not None:
+            dropped = dropped | "DroppedStory" >> beam.Map(
+                failure_with_story, beam.pvalue.AsDict(assigned[HEADLINES])).with_output_types(Failure)
+        else:
+            dropped = kept.pipeline | "NoDropped" >> beam.Create([]).with_output_types(Failure)
+        return {"dropped": dropped, "articles": with_story, "duplicates": duplicates_with_story,
                 "stories": finished.rows | "TypeStories" >> beam.Map(lambda s: s).with_output_types(StoryRow),
                 "state": finished.state | "TypeState" >> beam.Map(lambda s: s).with_output_types(StoryState),
                 "failed": failed}

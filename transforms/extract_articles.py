@@ -21,7 +21,9 @@ Deliberate drops (severity ``drop``): ``not_article`` when the "main text" is a 
 of headlines (an index or section page), ``interstitial`` when it is mostly a wall between
 the reader and the article (a login, paywall, ad-blocker or cookie notice: see
 ``notice_share``), ``too_short`` when it has fewer than ``min_words`` words (non-HTML
-responses were dropped by FetchPages already).
+responses were dropped by FetchPages already). An ``interstitial`` or ``too_short`` item
+that has a headline also leaves as a ``Headline`` (``headlines``): story grouping may still
+claim it for a story by its headline (and a short text's words).
 Errors: ``EmptyExtraction`` when neither page nor feed has main text, and any exception
 trafilatura raises on a page.
 """
@@ -37,7 +39,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.elements import DROP, Article, Failure, FetchedPage
+from schemas.elements import DROP, Article, Failure, FetchedPage, Headline
 from schemas.timeutil import sane_iso
 from transforms import _progress as progress
 from transforms._timing import timed
@@ -349,8 +351,29 @@ class _NoMetadata:
 _NO_METADATA = _NoMetadata()
 
 
+def wall_headline(page: FetchedPage) -> Optional[Headline]:
+    """The headline of an item whose page is a wall: the feed item's title (a wall's page
+    shows the site's name as often as the article's), its time, and the page's declared
+    language, else the title's."""
+    item = page.item
+    title = (item.title or "").strip()
+    if not title:
+        return None
+    return Headline(page.final_url, item.feed_url, item.feed_name or urlsplit(page.final_url).hostname, title, "",
+                    item.published or page.fetched_at, _language(page.body, title, item.language_hint))
+
+
+def short_headline(page: FetchedPage, article: Article) -> Optional[Headline]:
+    """A too short article's headline and words (both are the outlet's report)."""
+    if not article.title:
+        return None
+    return Headline(page.final_url, article.feed_url, article.source, article.title, article.text,
+                    article.published or article.fetched_at, article.language)
+
+
 class _ExtractArticleFn(beam.DoFn):
     FAILED = "failed"
+    HEADLINES = "headlines"
 
     def __init__(self, min_words: int, index_line_ratio: float):
         self._min_words = min_words
@@ -376,6 +399,9 @@ class _ExtractArticleFn(beam.DoFn):
                 self.FAILED,
                 Failure.of(STAGE, page.final_url, reason, feed_url=item.feed_url, detail=str(exc), severity=DROP),
             )
+            headline = wall_headline(page) if reason == "interstitial" else None
+            if headline is not None:
+                yield beam.pvalue.TaggedOutput(self.HEADLINES, headline)
             return
         except Exception as exc:  # trafilatura/lxml raise many kinds on broken pages
             self._failed.inc()
@@ -393,6 +419,9 @@ class _ExtractArticleFn(beam.DoFn):
                            detail=f"{article.word_count} words < {self._min_words}",
                            severity=DROP),
             )
+            headline = short_headline(page, article)
+            if headline is not None:
+                yield beam.pvalue.TaggedOutput(self.HEADLINES, headline)
             return
         self._emitted.inc()
         self._words.update(article.word_count)
@@ -400,7 +429,8 @@ class _ExtractArticleFn(beam.DoFn):
 
 
 class ExtractArticles(beam.PTransform):
-    """Extracts articles; outputs ``articles`` (Article) and ``failed`` (Failure).
+    """Extracts articles; outputs ``articles`` (Article), ``failed`` (Failure) and
+    ``headlines`` (Headline: the dropped walls and too short texts that have a headline).
 
     Args:
         min_words: pages whose main text has fewer words are dropped as ``too_short``.
@@ -416,4 +446,4 @@ class ExtractArticles(beam.PTransform):
     def expand(self, pages):
         return pages | "ExtractArticle" >> beam.ParDo(
             _ExtractArticleFn(self._min_words, self._index_line_ratio)
-        ).with_outputs(_ExtractArticleFn.FAILED, main="articles")
+        ).with_outputs(_ExtractArticleFn.FAILED, _ExtractArticleFn.HEADLINES, main="articles")

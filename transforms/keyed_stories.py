@@ -37,11 +37,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 from apache_beam.transforms.window import TimestampedValue
 
-from schemas.elements import Article, Duplicate, StoryRow, StoryState
+from schemas.elements import Article, Duplicate, Failure, StoryRow, StoryState
 from schemas.timeutil import micros_to_iso
 from transforms._keyed import STR_KEYED, KeyedMemory, back_into, into_global
 from transforms._stories import (
     DocumentFrequencies,
+    HeadlineMatcher,
     Story,
     StoryConfig,
     StoryIndex,
@@ -50,7 +51,17 @@ from transforms._stories import (
     warm_up,
 )
 from transforms._timing import timed
-from transforms.assign_stories import STAGE, TOP_KEYS, _story_keys, profile_of, profiles
+from transforms.assign_stories import (
+    HEADLINES,
+    STAGE,
+    TOP_KEYS,
+    HeadlineProfile,
+    _story_keys,
+    failure_with_story,
+    headline_profile_of,
+    profile_of,
+    profiles,
+)
 from transforms.embed_articles import SentenceEmbeddingHandler
 
 __all__ = ["AssignStoriesKeyed"]
@@ -64,6 +75,7 @@ class _WindowGroup(NamedTuple):
     end_micros: int
     profiles: list  # StoryProfile of the window's kept articles
     canonicals: list  # ids of the articles the window's copies point to
+    headlines: list = []  # HeadlineProfile of the window's dropped items that have a headline
 
 
 class _AssignInOrderFn(beam.DoFn):
@@ -81,6 +93,7 @@ class _AssignInOrderFn(beam.DoFn):
         self._stories = Metrics.counter(STAGE, "stories")
         self._continued = Metrics.counter(STAGE, "earlier_stories_continued")
         self._joined = Metrics.counter(STAGE, "articles_joined")
+        self._headlines = Metrics.counter(STAGE, "headlines_joined")
 
     def setup(self) -> None:
         # A stream's first windows are small, so their IDF uses the background table (seconds
@@ -147,6 +160,13 @@ class _AssignInOrderFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ROWS, _at(group, (story_id, story)))
             yield beam.pvalue.TaggedOutput(STATE, _at(group, state))
         stories.write(kept)
+        # The window's dropped items that have a headline: the live stories may claim them.
+        matcher = HeadlineMatcher(self._config, df, ((h.url, h.profile) for h in group.headlines))
+        for story in index.stories.values():
+            matcher.offer(story)
+        for url, story_id in matcher.matches().items():
+            self._headlines.inc()
+            yield beam.pvalue.TaggedOutput(HEADLINES, _at(group, (url, story_id)))
         # Copies in this window of articles of earlier windows: their canonical's story, if
         # that story is still live (members of touched stories were emitted above).
         wanted = set(group.canonicals) - set(assigned)
@@ -170,11 +190,16 @@ class _GroupOfWindowFn(beam.DoFn):
 
     def process(self, keyed, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam) -> Iterator:
         _, values = keyed
-        window_profiles, canonicals = [], []
+        window_profiles, canonicals, headlines = [], [], []
         for value in values:
-            (window_profiles if isinstance(value, StoryProfile) else canonicals).append(value)
+            if isinstance(value, StoryProfile):
+                window_profiles.append(value)
+            elif isinstance(value, HeadlineProfile):
+                headlines.append(value)
+            else:
+                canonicals.append(value)
         yield _KEY, ("window", _WindowGroup(self._memory.window_no(timestamp), win.max_timestamp().micros,
-                                            window_profiles, canonicals))
+                                            window_profiles, canonicals, headlines))
 
 
 def _set_story(keyed: tuple[str, dict]) -> Iterator:
@@ -184,6 +209,13 @@ def _set_story(keyed: tuple[str, dict]) -> Iterator:
         yield row._replace(story_id=story)
 
 
+def _set_dropped_story(keyed: tuple[str, dict]) -> Iterator[Failure]:
+    url, joined = keyed
+    story = next(iter(joined["story"]), None)
+    for row in joined["rows"]:
+        yield failure_with_story(row, {url: story} if story else {})
+
+
 def _story_row(keyed: tuple[str, dict]) -> Iterator[StoryRow]:
     _, joined = keyed
     for story in joined["story"]:
@@ -191,8 +223,9 @@ def _story_row(keyed: tuple[str, dict]) -> Iterator[StoryRow]:
 
 
 class AssignStoriesKeyed(beam.PTransform):
-    """{"kept", "articles", "duplicates", "earlier"} -> {"articles", "duplicates", "stories",
-    "state"}, per window of a stream (see the module docstring).
+    """{"kept", "articles", "duplicates", "earlier", "headlines", "dropped"} -> {"articles",
+    "duplicates", "stories", "state", "dropped", "failed"}, per window of a stream (see the
+    module docstring; a window's dropped items are offered the live stories at its end).
 
     Args:
         config: the grouping's settings.
@@ -212,9 +245,11 @@ class AssignStoriesKeyed(beam.PTransform):
         duplicates, earlier = inputs["duplicates"], inputs["earlier"]
         memory = self._memory
         profiled, failed = profiles(kept, self._embeddings, profile_of)
+        parts = [profiled, duplicates | "CanonicalIds" >> beam.Map(lambda d: d.canonical_article_id)]
+        if inputs.get("headlines") is not None:
+            parts.append(inputs["headlines"] | "ProfileHeadlines" >> beam.Map(headline_profile_of))
         groups = (
-            (profiled,
-             duplicates | "CanonicalIds" >> beam.Map(lambda d: d.canonical_article_id))
+            parts
             | "ProfilesAndCanonicals" >> beam.Flatten()
             | "OneKey" >> beam.WithKeys(lambda _: _KEY)
             | "GroupWindow" >> beam.GroupByKey()
@@ -229,7 +264,7 @@ class AssignStoriesKeyed(beam.PTransform):
             (into_global(groups, "Groups"), seed)
             | "SeedAndWindows" >> beam.Flatten()
             | "AssignInOrder" >> beam.ParDo(_AssignInOrderFn(self._config, micros_to_iso)).with_outputs(
-                ROWS, STATE, main=MAPPING)
+                ROWS, STATE, HEADLINES, main=MAPPING)
         )
         mapping = back_into(assigned[MAPPING], memory, "Mapping")
         with_story = (
@@ -256,5 +291,15 @@ class AssignStoriesKeyed(beam.PTransform):
         )
         state = back_into(assigned[STATE], memory, "State") | "TypeState" >> beam.Map(lambda s: s).with_output_types(
             StoryState)
+        dropped = inputs.get("dropped")
+        if dropped is None:
+            dropped = kept.pipeline | "NoDropped" >> beam.Create([]).with_output_types(Failure)
+        else:
+            dropped = (
+                {"rows": dropped | "KeyDropped" >> beam.WithKeys(lambda f: f.url or ""),
+                 "story": back_into(assigned[HEADLINES], memory, "HeadlineStories")}
+                | "JoinDropped" >> beam.CoGroupByKey()
+                | "DroppedStory" >> beam.FlatMap(_set_dropped_story).with_output_types(Failure)
+            )
         return {"articles": with_story, "duplicates": duplicates_with_story, "stories": rows, "state": state,
-                "failed": failed}
+                "dropped": dropped, "failed": failed}
