@@ -286,21 +286,25 @@ def _duplicates(run: RunData) -> str:
 def _stories(run: RunData) -> str:
     rows = run.rows(
         "SELECT story_id, title, articles, len(outlets), array_to_string(outlets, ', '), first_published, "
-        "last_published FROM stories QUALIFY row_number() OVER (PARTITION BY story_id "
+        "last_published, (SELECT count(*) FROM failures f WHERE f.story_id = stories.story_id) "
+        "FROM stories QUALIFY row_number() OVER (PARTITION BY story_id "
         "ORDER BY articles DESC, last_published DESC) = 1 "
         "ORDER BY articles DESC, len(outlets) DESC, first_published, story_id")
     if not rows:
         return _section("stories", "Stories", _empty("No stories in this run."), stories=0)
     shown = []
-    for story_id, title, articles, n_outlets, outlets, first, last in rows[:10]:
+    for story_id, title, articles, n_outlets, outlets, first, last, unread in rows[:10]:
         span = (last - first) if first and last else None
         hours = f"{span.total_seconds() / 3600:.1f} h" if span is not None else ""
         shown.append((_e(title), f'<b class="n" data-story="{_e(story_id)}">{articles}</b>', n_outlets,
-                      _e(outlets), _e(f"{first:%Y-%m-%d %H:%M}" if first else ""), hours))
+                      _e(outlets), unread, _e(f"{first:%Y-%m-%d %H:%M}" if first else ""), hours))
     multi = sum(1 for r in rows if r[3] > 1)
     body = (f"<p>{len(rows)} stories this run added to; {multi} reported by more than one outlet "
             "(counts are totals across runs).</p>")
-    body += _table(["story", "articles", "outlets", "outlet names", "first published", "span"], shown, "stories")
+    body += ("<p>\"Not read\": this run's reports of the story that were dropped (a wall, a text too short) "
+             "and joined it by their headline (their <code>failures</code> rows carry its id).</p>")
+    body += _table(["story", "articles", "outlets", "outlet names", "not read", "first published", "span"], shown,
+                   "stories")
     return _section("stories", "Stories", body, stories=len(rows), multi_outlet=multi)
 
 

@@ -378,3 +378,18 @@ def test_summary_counts_a_storys_reports_that_were_not_read(walled_run):
     # articles, outlets, not read: the meeting has 1 article, Iran Press's, and 1 report behind a wall
     assert [c.strip() for c in meeting.split("│")[1:4]] == ["1", "Iran Press Daily", "1"]
     assert [c.strip() for c in tram.split("│")[3:4]] == ["0"]
+
+
+def test_the_report_counts_a_storys_reports_that_were_not_read(walled_run, tmp_path):
+    lxml_html = pytest.importorskip("lxml.html")
+    from pipeline.report import write_report
+
+    outcome, out, _ = walled_run
+    dom = lxml_html.parse(write_report(str(out), "walls", str(tmp_path / "report.html"))).getroot()
+    header = [th.text_content() for th in dom.xpath("//section[@id='stories']//table//thead//th")]
+    rows = {tr[0].text_content(): [td.text_content() for td in tr]
+            for tr in dom.xpath("//section[@id='stories']//table//tbody/tr")}
+    meeting = next(cells for title, cells in rows.items() if "Shamkhani" in title)
+    tram = next(cells for title, cells in rows.items() if "tram" in title.lower())
+    column = header.index("not read")
+    assert (meeting[column], tram[column]) == ("1", "0")
