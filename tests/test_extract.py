@@ -251,3 +251,25 @@ def test_extraction_runs_one_page_at_a_time_across_threads(monkeypatch):
         t.join()
     assert results == ["Shamkhani meets Syrian Prime Minister Imad Khamis in Tehran"] * 4
     assert most == 1
+
+
+def test_a_wall_keeps_its_pages_headline_and_time_for_story_grouping():
+    from transforms.extract_articles import wall_headline
+
+    body = ("<html lang='en'><head><title>Erbil Observer</title>"
+            "<meta property='og:title' content='Syrian delegation meets Tehran officials'>"
+            "<meta property='article:published_time' content='2020-01-07T09:30:00+00:00'></head>"
+            f"<body><article><p>{PAYWALL}</p></article></body></html>")
+    walled = page("x/walled.html", body=body.encode())
+    with pytest.raises(Interstitial) as caught:
+        extract_article(walled)
+    assert caught.value.published.startswith("2020-01-07T09:30")
+    # the feed's headline first (a wall's <title> is often the site's name), its time from the page
+    headline = wall_headline(walled, caught.value)
+    assert (headline.title, headline.text, headline.language) == ("Feed title", "", "en")
+    assert headline.published.startswith("2020-01-07T09:30")
+    # without a feed headline, the page's; without any time, the fetch's
+    untitled = walled._replace(item=walled.item._replace(title=None))
+    assert wall_headline(untitled, caught.value).title == "Syrian delegation meets Tehran officials"
+    assert wall_headline(walled, Interstitial("wall")).published == walled.fetched_at
+    assert wall_headline(untitled, Interstitial("wall")) is None  # no headline at all: nothing to offer

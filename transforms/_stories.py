@@ -40,6 +40,10 @@ Assignment (``StoryIndex.assign``), one article at a time, earliest first:
 IDF comes from ``DocumentFrequencies``: the number of profiles seen and each word's count of
 profiles; the caller decides what it covers (a run's articles plus what earlier runs saw).
 
+Items dropped before grouping (walls, too short texts) that have a headline are offered the
+stories afterwards (``HeadlineMatcher``): each joins the story it scores best against, by
+the same rule, without starting or changing one.
+
 Across runs a story is carried as a ``StoryState`` row (``to_state`` / ``from_state``): its
 centroid, its first article's words, its counts and member ids, so a later run continues it
 exactly where this one left it.

@@ -63,7 +63,12 @@ class NotAnArticle(Exception):
 
 class Interstitial(Exception):
     """A deliberate drop: the page's main text is a login, paywall, ad-blocker or cookie
-    notice, not the article."""
+    notice, not the article. Carries what the page still says about the article: its
+    metadata's title and publication time (a paywalled page keeps its tags)."""
+
+    def __init__(self, message: str, title: Optional[str] = None, published: Optional[str] = None):
+        super().__init__(message)
+        self.title, self.published = title, published
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -309,8 +314,9 @@ def extract_article(page: FetchedPage, index_line_ratio: float = 0.8) -> Article
         raise EmptyExtraction(f"no main text found in {len(page.body)} bytes")
     share = notice_share(text)
     if share >= INTERSTITIAL_SHARE:
+        meta = doc if doc is not None else _NO_METADATA
         raise Interstitial(f"{share:.0%} of the main text's words are a login, paywall, ad-blocker or cookie "
-                           "notice")
+                           "notice", meta.title, pick_published(sane_iso(meta.date), item.published))
     if is_index_page(text, index_line_ratio, getattr(doc, "pagetype", None)):
         raise NotAnArticle("the main text is a list of short lines (an index or section page)")
     canonical = canonical_url(doc.url) if doc is not None and doc.url else item.canonical_url
@@ -351,16 +357,17 @@ class _NoMetadata:
 _NO_METADATA = _NoMetadata()
 
 
-def wall_headline(page: FetchedPage) -> Optional[Headline]:
+def wall_headline(page: FetchedPage, wall: Interstitial) -> Optional[Headline]:
     """The headline of an item whose page is a wall: the feed item's title (a wall's page
-    shows the site's name as often as the article's), its time, and the page's declared
+    shows the site's name as often as the article's), else the page's; the page's
+    publication time (as for an article), else the fetch time; the page's declared
     language, else the title's."""
     item = page.item
-    title = (item.title or "").strip()
+    title = (item.title or wall.title or "").strip()
     if not title:
         return None
     return Headline(page.final_url, item.feed_url, item.feed_name or urlsplit(page.final_url).hostname, title, "",
-                    item.published or page.fetched_at, _language(page.body, title, item.language_hint))
+                    wall.published or page.fetched_at, _language(page.body, title, item.language_hint))
 
 
 def short_headline(page: FetchedPage, article: Article) -> Optional[Headline]:
@@ -399,7 +406,7 @@ class _ExtractArticleFn(beam.DoFn):
                 self.FAILED,
                 Failure.of(STAGE, page.final_url, reason, feed_url=item.feed_url, detail=str(exc), severity=DROP),
             )
-            headline = wall_headline(page) if reason == "interstitial" else None
+            headline = wall_headline(page, exc) if isinstance(exc, Interstitial) else None
             if headline is not None:
                 yield beam.pvalue.TaggedOutput(self.HEADLINES, headline)
             return
