@@ -255,11 +255,11 @@ class AssignStories(beam.PTransform):
         if headlines is None:
             headlines = kept.pipeline | "NoHeadlines" >> beam.Create([]).with_output_types(Headline)
         headline_profiles = headlines | "ProfileHeadlines" >> beam.Map(headline_profile_of, True)
-        earliest = (
-            (profiled | "PublishedAt" >> beam.Map(lambda p: p.published),
-             headlines | "HeadlineAt" >> beam.Map(lambda h: h.published))
-            | "Times" >> beam.Flatten()
-            | "Earliest" >> beam.CombineGlobally(_earliest))
+        # The earlier stories loaded are those this run's *articles* could join: a headline
+        # changes no story, not even through the IDF of the stories loaded for it.
+        earliest = (profiled
+                    | "PublishedAt" >> beam.Map(lambda p: p.published)
+                    | "Earliest" >> beam.CombineGlobally(_earliest))
         joinable = (
             earlier
             | "Joinable" >> beam.Filter(

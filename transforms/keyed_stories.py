@@ -29,7 +29,7 @@ with the number of articles).
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Optional
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -75,7 +75,7 @@ class _WindowGroup(NamedTuple):
     end_micros: int
     profiles: list  # StoryProfile of the window's kept articles
     canonicals: list  # ids of the articles the window's copies point to
-    headlines: list = []  # HeadlineProfile of the window's dropped items that have a headline
+    headlines: Sequence = ()  # HeadlineProfile of the window's dropped items that have a headline
 
 
 class _AssignInOrderFn(beam.DoFn):
