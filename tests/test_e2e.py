@@ -393,3 +393,22 @@ def test_the_report_counts_a_storys_reports_that_were_not_read(walled_run, tmp_p
     tram = next(cells for title, cells in rows.items() if "tram" in title.lower())
     column = header.index("not read")
     assert (meeting[column], tram[column]) == ("1", "0")
+
+
+def test_a_report_behind_a_wall_joins_an_earlier_runs_story(tmp_path):
+    """Day one reads Iran Press's report of the meeting; day two, on the same output, only
+    the walled Observer feed: its paywalled report joins day one's story (from
+    state/stories/), and day one's story row is not written again (no article joined it)."""
+    from samples_util import walled_site
+
+    with LoopbackSite(walled_site(tmp_path / "site")) as site:
+        out = tmp_path / "out"
+        _one_feed_run(site, tmp_path, out, "iranpress/rss.xml", "one")
+        outcome = _one_feed_run(site, tmp_path, out, "observer/atom.xml", "two")
+        [(iranpress_id, story)] = sql(out, "articles", "SELECT article_id, story_id FROM t WHERE url = ?",
+                                      [site.url(IRANPRESS)])
+        walls = dict(sql(out, "failures", "SELECT url, story_id FROM t WHERE run_id = 'two' AND stage = 'extract'"))
+        assert outcome.manifest["conservation"]["balanced"]
+        assert story == iranpress_id
+        assert walls == {site.url(OBSERVER): iranpress_id, site.url("observer/news/snow-closes-roads.html"): None}
+        assert sql(out, "stories", "SELECT run_id FROM t WHERE story_id = ?", [iranpress_id]) == [("one",)]

@@ -102,6 +102,18 @@ def _joinable(row: StoryState, earliest: Optional[str], window_hours: float) -> 
     return instant(row.last_published) >= instant(earliest) - timedelta(hours=window_hours)
 
 
+class ForHeadlines(NamedTuple):
+    """An earlier story only this run's headlines could join (no article of the run is
+    within its window): offered to them, kept out of the assignment and its IDF, so the
+    articles are assigned exactly as without headlines."""
+
+    row: StoryState
+
+
+def _for_whom(row: StoryState, articles_earliest: Optional[str], window_hours: float):
+    return row if _joinable(row, articles_earliest, window_hours) else ForHeadlines(row)
+
+
 def _earliest(times: Iterable[Optional[str]]) -> Optional[str]:
     """The earliest time (None for none; partial results of empty bundles are None too)."""
     return min((t for t in times if t), key=instant, default=None)
@@ -126,7 +138,7 @@ class _AssignFn(beam.DoFn):
 
     @timed(STAGE)
     def process(self, keyed: tuple[str, Iterable]) -> Iterator:
-        profiles, earlier, headlines = [], [], []
+        profiles, earlier, headlines, for_headlines = [], [], [], []
         df = DocumentFrequencies()
         for element in keyed[1]:
             if isinstance(element, StoryState):
@@ -134,6 +146,8 @@ class _AssignFn(beam.DoFn):
                 df.add(element.leader_terms or element.terms)
             elif isinstance(element, HeadlineProfile):  # not counted in IDF: not an article of the run
                 headlines.append((element.url, _unpack(element.profile)))
+            elif isinstance(element, ForHeadlines):
+                for_headlines.append(Story.from_state(element.row))
             else:  # packed where it was profiled (see packed_profile_of): intern its words here
                 packed = element._replace(terms=(tuple(sys.intern(t) for t in element.terms[0]), element.terms[1]))
                 df.add(packed.terms[0])
@@ -146,6 +160,8 @@ class _AssignFn(beam.DoFn):
         profiles.sort(key=lambda p: (instant(p.published), p.article_id))
         matcher = HeadlineMatcher(self._config, df, headlines)
         del headlines
+        for story in for_headlines:
+            matcher.offer(story)
         for story in index.assign_closing(map(_unpack, _draining(profiles)), df, presorted=True):
             matcher.offer(story)  # a closed story is final: what a headline is scored against
             for member in story.members:  # earlier runs' members too: their copies in this run
@@ -255,18 +271,25 @@ class AssignStories(beam.PTransform):
         if headlines is None:
             headlines = kept.pipeline | "NoHeadlines" >> beam.Create([]).with_output_types(Headline)
         headline_profiles = headlines | "ProfileHeadlines" >> beam.Map(headline_profile_of, True)
-        # The earlier stories loaded are those this run's *articles* could join: a headline
-        # changes no story, not even through the IDF of the stories loaded for it.
+        # Earlier stories are loaded for the run's articles and its headlines; the ones only a
+        # headline could join go to the headlines alone (ForHeadlines): a headline changes no
+        # story, not even through the IDF of a story loaded for it.
         earliest = (profiled
                     | "PublishedAt" >> beam.Map(lambda p: p.published)
                     | "Earliest" >> beam.CombineGlobally(_earliest))
+        earliest_of_all = (
+            (earliest, headlines | "HeadlineAt" >> beam.Map(lambda h: h.published))
+            | "Times" >> beam.Flatten()
+            | "EarliestOfAll" >> beam.CombineGlobally(_earliest))
         joinable = (
             earlier
             | "Joinable" >> beam.Filter(
-                lambda row, first: _joinable(row, first, config.window_hours), beam.pvalue.AsSingleton(earliest))
+                lambda row, first: _joinable(row, first, config.window_hours),
+                beam.pvalue.AsSingleton(earliest_of_all))
             | "ByStory" >> beam.WithKeys(lambda row: row.story_id)
             | "LatestRow" >> beam.CombinePerKey(lambda rows: max(rows, key=_recency))  # a later run's row wins
             | "Rows" >> beam.Values()
+            | "ForWhom" >> beam.Map(_for_whom, beam.pvalue.AsSingleton(earliest), config.window_hours)
         )
         assigned = (
             (profiled, joinable, headline_profiles)
