@@ -392,10 +392,16 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
     sentence of); then also the most mutually unrelated articles found in one story (the
     issue: at most 3 unrelated articles in a story). With ``embed``
     (texts -> unit vectors), profiles carry the vectors and are scored mixed; the model's
-    time is reported apart (``embedding_ms_per_article``), the seconds are assignment's."""
+    time is reported apart (``embedding_ms_per_article``), the seconds are assignment's.
+
+    Headlines: every tenth article's first ten words also stand for a dropped item (a wall)
+    of another outlet, offered each story as it closes (``HeadlineMatcher``, as the batch
+    stage runs it); their time is counted apart (``headline_ms``, included in no other
+    figure) and ``headline_ratio`` is its per-article cost at the largest size over the
+    smallest."""
     import random
 
-    from transforms._stories import DocumentFrequencies, StoryIndex, clear_caches, profile
+    from transforms._stories import DocumentFrequencies, HeadlineMatcher, StoryConfig, StoryIndex, clear_caches, profile
 
     out: dict = {}
     for n in sizes:
@@ -407,7 +413,7 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
             started = time.perf_counter()
             vectors = embed(texts)
             embedding_ms = round(1000 * (time.perf_counter() - started) / n, 3)
-        runs = []
+        runs, headline_runs = [], []
         for _ in range(repeats):
             clear_caches()  # each run starts cold, as a fresh process would
             start = time.perf_counter()
@@ -418,17 +424,35 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
             for p in profiles:
                 df.add(p.terms)
             index = StoryIndex()
+            headline_start = time.perf_counter()
+            matcher = HeadlineMatcher(StoryConfig(), df, [
+                (f"h{i:06d}", profile(f"h{i:06d}", _published(i), "walled", " ".join(text.split()[:10]), ""))
+                for i, text in enumerate(texts) if i % 10 == 0])
+            headline_seconds = time.perf_counter() - headline_start
             # As the batch stage runs it (transforms.assign_stories): in publication order,
-            # each story leaving the index once no later article can join it.
-            story = {member: s.story_id for s in index.assign_closing(profiles, df) for member in s.members}
-            runs.append(time.perf_counter() - start)
+            # each story leaving the index once no later article can join it, and offered to
+            # the headlines then.
+            story = {}
+            for s in index.assign_closing(profiles, df):
+                offered = time.perf_counter()
+                matcher.offer(s)
+                headline_seconds += time.perf_counter() - offered
+                story.update((member, s.story_id) for member in s.members)
+            offered = time.perf_counter()
+            joined = matcher.matches()
+            headline_seconds += time.perf_counter() - offered
+            runs.append(time.perf_counter() - start - headline_seconds)
+            headline_runs.append(headline_seconds)
         seconds = statistics.median(runs)
         sizes_ = Counter(story.values())
         out[str(n)] = {"seconds": round(seconds, 2), "runs": [round(r, 2) for r in runs],
                        "ms_per_article": round(1000 * seconds / n, 3),
                        "stories": len(sizes_), "largest_story": max(sizes_.values()),
                        "stories_over_3": sum(1 for v in sizes_.values() if v > 3),
-                       "candidates_scored_per_article": round(index.compared / n, 2)}
+                       "candidates_scored_per_article": round(index.compared / n, 2),
+                       "headlines": len(matcher), "headlines_joined": len(joined),
+                       "headline_candidates_scored": matcher.compared,
+                       "headline_ms": round(1000 * statistics.median(headline_runs), 2)}
         if embedding_ms is not None:
             out[str(n)]["embedding_ms_per_article"] = embedding_ms
         if groups is not None:
@@ -444,6 +468,7 @@ def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: i
         print(f"scale ({name}) {n}: {out[str(n)]}")
     first, last = str(sizes[0]), str(sizes[-1])
     out["per_article_ratio"] = round(out[last]["ms_per_article"] / out[first]["ms_per_article"], 3)
+    out["headline_ratio"] = round((out[last]["headline_ms"] / int(last)) / (out[first]["headline_ms"] / int(first)), 3)
     return out
 
 

@@ -553,11 +553,14 @@ class HeadlineMatcher:
         self._df = df
         self._items: list[tuple[str, StoryProfile, Weighted, datetime]] = []
         self._postings: dict[str, list[int]] = {}
+        self._times: dict[str, list[datetime]] = {}  # each posting's times, for bisecting
         ordered = sorted(headlines, key=lambda kp: (instant(kp[1].published), kp[0]))
         for n, (key, p) in enumerate(ordered):
-            self._items.append((key, p, Weighted.of(p.terms, df), instant(p.published)))
+            at = instant(p.published)
+            self._items.append((key, p, Weighted.of(p.terms, df), at))
             for term in p.terms:
                 self._postings.setdefault(term, []).append(n)  # in time order
+                self._times.setdefault(term, []).append(at)
         self._best: dict[int, tuple[float, str]] = {}
         self.compared = 0
 
@@ -569,7 +572,7 @@ class HeadlineMatcher:
         if not posting:
             return []
         window = timedelta(hours=self.config.window_hours)
-        times = [self._items[n][3] for n in posting]
+        times = self._times[term]
         lo, hi = bisect_left(times, first - window), bisect_right(times, last + window)
         if hi - lo <= self.config.max_postings:
             return posting[lo:hi]
