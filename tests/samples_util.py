@@ -31,14 +31,16 @@ def article(url: str, text: str, published: str | None) -> Article:
                    "page", content_hash(text), None)
 
 
+# Made-up walls of the kinds news sites put before an article (written for these tests).
+PAYWALL = ("You have read all of your free articles this month. Subscribe now for unlimited digital access "
+           "to local news. Already a subscriber? Log in to continue reading. Questions about your account? "
+           "Call our help desk.")
+COOKIE_WALL = ("To use this website, cookies must be enabled in your browser. Please change your cookie "
+               "settings and reload the page. We use cookies from third party partners to show relevant ads.")
 # The Observer's two pages, each behind a wall of its own (the feed keeps their headlines).
 WALLED = {
-    "observer/news/syrian-delegation-tehran.html": (
-        "You have read all of your free articles this month. Subscribe now for unlimited digital access to "
-        "local news. Already a subscriber? Log in to continue reading."),
-    "observer/news/snow-closes-roads.html": (
-        "To use this website, cookies must be enabled in your browser. Please change your cookie settings "
-        "and reload the page."),
+    "observer/news/syrian-delegation-tehran.html": PAYWALL,
+    "observer/news/snow-closes-roads.html": COOKIE_WALL,
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import SAMPLES, pinned_options
-from samples_util import BASE, page
+from samples_util import BASE, COOKIE_WALL, PAYWALL, page
 
 from transforms.extract_articles import (
     INTERSTITIAL_SHARE,
@@ -74,11 +74,6 @@ def test_empty_page_raises():
 
 
 # Made-up walls of the kinds news sites put before an article (written for these tests).
-PAYWALL = ("You have read all of your free articles this month. Subscribe now for unlimited digital access "
-           "to local news. Already a subscriber? Log in to continue reading. Questions about your account? "
-           "Call our help desk.")
-COOKIE_WALL = ("To use this website, cookies must be enabled in your browser. Please change your cookie "
-               "settings and reload the page. We use cookies from third party partners to show relevant ads.")
 AD_BLOCK = "We noticed you are using an ad blocker. Please turn off your ad blocker to keep reading."
 # Articles about the same words, and one with a newsletter box: not walls.
 ABOUT_SUBSCRIPTIONS = (

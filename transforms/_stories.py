@@ -385,6 +385,11 @@ class Weighted(NamedTuple):
         return sum(map(mul, pick(a), pick(b))) / (self.norm * other.norm)
 
 
+def distinctive(terms: Mapping[str, int], df: DocumentFrequencies, n: int) -> list[str]:
+    """The ``n`` most distinctive words of ``terms``: by IDF times 1 + log of the count."""
+    return sorted(terms, key=lambda t: (-df.idf(t) * (1 + math.log(terms[t])), t))[:n]
+
+
 class StoryIndex:
     """Stories and their inverted index; ``assign`` puts articles into stories."""
 
@@ -399,8 +404,7 @@ class StoryIndex:
             self.stories[story.story_id] = story
 
     def _distinctive(self, terms: Mapping[str, int], df: DocumentFrequencies) -> list[str]:
-        ranked = sorted(terms, key=lambda t: (-df.idf(t) * (1 + math.log(terms[t])), t))
-        return ranked[:self.config.index_terms]
+        return distinctive(terms, df, self.config.index_terms)
 
     def _index(self, story: Story, df: DocumentFrequencies, distinctive: Optional[list[str]] = None) -> None:
         for term in distinctive if distinctive is not None else self._distinctive(story.terms, df):
@@ -584,10 +588,9 @@ class HeadlineMatcher:
         if not self._items:
             return
         df = self._df
-        terms = sorted(story.terms, key=lambda t: (-df.idf(t) * (1 + math.log(story.terms[t])), t))
         first, last = instant(story.first_published), instant(story.last_published)
         candidates: set[int] = set()
-        for term in terms[:self.config.index_terms]:
+        for term in distinctive(story.terms, df, self.config.index_terms):
             candidates.update(self._near(term, first, last))
         if not candidates:
             return
