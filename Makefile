@@ -76,6 +76,7 @@ bench: $(STAMP) $(PRISM) $(EMB_STAMP)
 	$(BIN)/python -m benchmarks.extraction --data $(DATA)
 	$(BIN)/python -m benchmarks.interstitials --data $(DATA)
 	$(BIN)/python -m benchmarks.story_languages --data $(DATA)
+	$(BIN)/python -m benchmarks.story_headlines --data $(DATA)
 	$(BIN)/python -m benchmarks.dedup --data $(DATA)
 	$(BIN)/python -m benchmarks.names
 	$(BIN)/python -m benchmarks.ner --data $(DATA)

@@ -546,10 +546,11 @@ class HeadlineMatcher:
     distinctive words, at most ``max_postings`` per word (the nearest in time): the work per
     story is bounded, as for articles.
 
-    Why the article threshold: on the stories file, each kept article's title alone, scored
-    against the stories of the other articles, joined its same-story partner's story for 49
-    of 64 articles and a different-story partner's for 1 of 128 (the full texts: 57 of 64,
-    5 of 128; ``benchmarks/story_pipeline.py`` measures what it does through the pipeline).
+    Why the article threshold: on the stories file, each article's headline alone, offered
+    the stories of the other articles, joined a same-story partner's story for 54 of 72 and
+    a different-story partner's for 1 of 138 (whole articles: 64 of 72, 5 of 138;
+    ``benchmarks/story_headlines.py``; ``benchmarks/story_pipeline.py`` measures what it
+    does through the pipeline).
     """
 
     def __init__(self, config: StoryConfig, df: DocumentFrequencies, headlines: Iterable[tuple[str, StoryProfile]]):
