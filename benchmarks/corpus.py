@@ -70,8 +70,9 @@ def _boilerplate(rng: random.Random, headlines: list[str], host: int) -> tuple[s
             f'<aside class="sidebar"><h3>Most read</h3><ul>{side}</ul></aside>', foot)
 
 
-def _page(rng: random.Random, pool: list[str], host: int, n: int) -> tuple[str, str]:
-    title = rng.choice(pool)[:120]
+def _page(rng: random.Random, pool: list[str], host: int, n: int) -> tuple[str, list[str], str]:
+    headline = rng.choice(pool)
+    title = headline[:120]
     body = rng.sample(pool, rng.randint(24, 40))
     paras = [body[i:i + rng.randint(2, 4)] for i in range(0, len(body), 3)]
     article = "".join(f"<p>{html.escape(' '.join(p))}</p>" for p in paras)
@@ -88,7 +89,10 @@ def _page(rng: random.Random, pool: list[str], host: int, n: int) -> tuple[str, 
             f"<section class='comments'><h3>Comments</h3>{comments}</section></main>{side}{foot}")
     pad = PAGE_BYTES - len(page.encode()) - 40
     script = "<script>var cfg=" + json.dumps({"k": "x" * max(pad, 0)}) + ";</script>" if pad > 0 else ""
-    return title, page + script + "</body></html>"
+    # The paragraphs step by 3 and take 2-4 sentences: a drawn sentence can be left out, or
+    # repeated at a paragraph's start. What the page holds is the headline and the paragraphs.
+    shown = list(dict.fromkeys(s for p in paras for s in p))
+    return title, [headline, *shown], page + script + "</body></html>"
 
 
 @dataclass(frozen=True)
@@ -101,16 +105,21 @@ class Corpus:
         return f"feeds/host{host}.xml"
 
 
-def build_corpus(data: Path, root: Path, articles: int, hosts: int, seed: int = 13) -> Corpus:
-    """Writes ``articles`` unique pages spread evenly over ``hosts`` and one feed per host."""
+def build_corpus(data: Path, root: Path, articles: int, hosts: int, seed: int = 13,
+                 drawn: dict[str, list[str]] | None = None) -> Corpus:
+    """Writes ``articles`` unique pages spread evenly over ``hosts`` and one feed per host.
+    ``drawn``, if given, receives each page's path (under ``root``) -> the pool sentences it
+    was made of (its title's sentence first, then the body's)."""
     pool = sentences(data)
     rng = random.Random(seed)
     (root / "feeds").mkdir(parents=True, exist_ok=True)
     items: dict[int, list[str]] = {h: [] for h in range(hosts)}
     for n in range(articles):
         host = n % hosts
-        title, page = _page(rng, pool, host, n)
+        title, sentences_of_page, page = _page(rng, pool, host, n)
         path = root / "a" / f"h{host}" / f"{n:06d}.html"
+        if drawn is not None:
+            drawn[f"a/h{host}/{n:06d}.html"] = sentences_of_page
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
         items[host].append(f"<item><title>{html.escape(title)}</title><link>{{{{BASE}}}}/a/h{host}/{n:06d}.html</link>"

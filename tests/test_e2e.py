@@ -102,6 +102,11 @@ def test_manifest_accounts_for_every_item(first_run):
     assert manifest["counted"]["feed_failures"] == 1  # the broken feed: not an item
     assert manifest["stages"]["fetch"]["received"] == 7  # 8 items, one URL twice: fetched once
     assert manifest["stages"]["entities"]["emitted"] == 4
+    # The story stage is a stage of the manifest like the others (its time and counts).
+    [(stories,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/stories/**/*.parquet')").fetchall()
+    assert manifest["stages"]["stories"]["stories"] == stories > 0
+    assert manifest["stages"]["stories"]["busy_micros"] > 0
+    assert "stories" not in manifest["other_metrics"]
     assert not (out / "_temporary" / "first").exists()
 
 

@@ -61,3 +61,25 @@ def test_the_language_benchmarks_newsbeam_variant_profiles_as_newsbeam_does():
     portuguese = texts[0][1]
     assert "que" in profile_as("none", "a", "t", "", portuguese, "pt").terms
     assert "the" not in profile_as("all", "a", "t", "", texts[1][1], "en-GB").terms
+
+
+def test_the_scale_corpus_records_the_sentences_each_page_was_made_of(tmp_path):
+    """benchmarks/story_scale.py counts unrelated articles in a story by the pool sentences
+    each page carries: they must be the page's headline and body, and only those."""
+    import html
+
+    from benchmarks.corpus import build_corpus
+    from tests.conftest import shared_path
+
+    drawn: dict[str, list[str]] = {}
+    build_corpus(shared_path("data"), tmp_path, 6, 2, drawn=drawn)
+    assert sorted(drawn) == sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("a/h*/*.html"))
+    for path, sentences in drawn.items():
+        page = html.unescape((tmp_path / path).read_text(encoding="utf-8"))
+        article = page.split("<article>", 1)[1].split("</article>", 1)[0]
+        headline, body = sentences[0], sentences[1:]
+        assert f"<h1>{headline[:120]}</h1>" in article
+        assert 16 <= len(body) <= 40 and all(s in article for s in body)
+        # the sidebar and comments hold other pool sentences, not counted as the article's
+        rest = page.replace(article, "")
+        assert not any(s in rest for s in body)

