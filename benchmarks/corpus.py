@@ -70,11 +70,16 @@ def _boilerplate(rng: random.Random, headlines: list[str], host: int) -> tuple[s
             f'<aside class="sidebar"><h3>Most read</h3><ul>{side}</ul></aside>', foot)
 
 
-def _page(rng: random.Random, pool: list[str], host: int, n: int) -> tuple[str, list[str], str]:
-    headline = rng.choice(pool)
+def _page(rng: random.Random, pool: list[str], host: int, n: int,
+          chosen: list[str] | None = None) -> tuple[str, list[str], str]:
+    if chosen:  # the caller's sentences: the first is the headline, every other one is shown
+        headline, body = chosen[0], chosen[1:]
+        paras = [body[i:i + 3] for i in range(0, len(body), 3)]
+    else:
+        headline = rng.choice(pool)
+        body = rng.sample(pool, rng.randint(24, 40))
+        paras = [body[i:i + rng.randint(2, 4)] for i in range(0, len(body), 3)]
     title = headline[:120]
-    body = rng.sample(pool, rng.randint(24, 40))
-    paras = [body[i:i + rng.randint(2, 4)] for i in range(0, len(body), 3)]
     article = "".join(f"<p>{html.escape(' '.join(p))}</p>" for p in paras)
     day = 1 + n % 28
     header, side, foot = _boilerplate(rng, pool, host)
@@ -106,17 +111,19 @@ class Corpus:
 
 
 def build_corpus(data: Path, root: Path, articles: int, hosts: int, seed: int = 13,
-                 drawn: dict[str, list[str]] | None = None) -> Corpus:
+                 drawn: dict[str, list[str]] | None = None,
+                 chosen: list[list[str]] | None = None) -> Corpus:
     """Writes ``articles`` unique pages spread evenly over ``hosts`` and one feed per host.
     ``drawn``, if given, receives each page's path (under ``root``) -> the pool sentences it
-    was made of (its title's sentence first, then the body's)."""
+    shows (its title's sentence first, then the body's). ``chosen``, if given, holds each
+    page's sentences instead of a draw from the pool (the first as its headline)."""
     pool = sentences(data)
     rng = random.Random(seed)
     (root / "feeds").mkdir(parents=True, exist_ok=True)
     items: dict[int, list[str]] = {h: [] for h in range(hosts)}
     for n in range(articles):
         host = n % hosts
-        title, sentences_of_page, page = _page(rng, pool, host, n)
+        title, sentences_of_page, page = _page(rng, pool, host, n, chosen[n] if chosen else None)
         path = root / "a" / f"h{host}" / f"{n:06d}.html"
         if drawn is not None:
             drawn[f"a/h{host}/{n:06d}.html"] = sentences_of_page

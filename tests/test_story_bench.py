@@ -83,3 +83,23 @@ def test_the_scale_corpus_records_the_sentences_each_page_was_made_of(tmp_path):
         # the sidebar and comments hold other pool sentences, not counted as the article's
         rest = page.replace(article, "")
         assert not any(s in rest for s in body)
+
+
+def test_the_scale_corpus_can_show_sentences_the_caller_chose(tmp_path):
+    """``no_shared_sentences`` pages (benchmarks/story_scale.py) show the sentences given for
+    them, all of them, the first as the headline."""
+    import html
+
+    from benchmarks.corpus import build_corpus, sentences
+    from benchmarks.story_signal import disjoint_sentences
+    from tests.conftest import shared_path
+
+    data = shared_path("data")
+    chosen = disjoint_sentences(sentences(data), 4, random.Random(5))
+    drawn: dict[str, list[str]] = {}
+    build_corpus(data, tmp_path, 4, 2, drawn=drawn, chosen=chosen)
+    for n, (path, shown) in enumerate(sorted(drawn.items(), key=lambda kv: kv[0][-11:])):
+        assert shown == chosen[n]
+        article = html.unescape((tmp_path / path).read_text(encoding="utf-8")).split("<article>", 1)[1]
+        article = article.split("</article>", 1)[0]
+        assert f"<h1>{chosen[n][0][:120]}</h1>" in article and all(s in article for s in chosen[n][1:])
