@@ -19,7 +19,14 @@ comments, a footer):
   "unrelated" pages share whole sentences;
 - ``no_shared_sentences``: 8 sentences per page (the first its headline), no two pages
   published within 72 hours sharing one (``story_signal.disjoint_sentences``): the
-  nearest to 4,000 unrelated articles this pool allows.
+  nearest to 4,000 unrelated articles this pool allows;
+- ``one_source_per_article``: up to 8 sentences of one source text per page (the first its
+  headline; ``story_signal.one_source_sentences``), so pages of one source report one story
+  and about 10 pages share each source over the 28 days: the in-process bench's hardest
+  corpus for unrelated sources in one story.
+
+``--corpora`` runs some of them; the others' figures are then kept from the results file
+(each corpus has its ``measured_at``).
 
 For each corpus and size, ``--repeats`` fresh runs (no state carried between them) of
 ``newsbeam run`` with no story flags, then ``--embedding_repeats`` (default 1: the model's
@@ -63,7 +70,13 @@ from urllib.parse import urlsplit
 
 from benchmarks._results import save
 from benchmarks.corpus import CorpusSites, build_corpus, sentences
-from benchmarks.story_signal import disjoint_sentences, most_unrelated, source_documents, with_sources
+from benchmarks.story_signal import (
+    disjoint_sentences,
+    most_unrelated,
+    one_source_sentences,
+    source_documents,
+    with_sources,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -124,7 +137,15 @@ def no_shared_sentences(data: Path, articles: int) -> list[list[str]]:
     return disjoint_sentences(sentences(data), articles, random.Random(13))
 
 
-CORPORA = {"shared_sentences": None, "no_shared_sentences": no_shared_sentences}
+def one_source_per_article(data: Path, articles: int) -> list[list[str]]:
+    """Each page's sentences for the corpus ``one_source_per_article``: up to 8 sentences of
+    one source text, in its order (``story_signal.one_source_sentences``): pages of one
+    source report one story, pages of two sources are unrelated as far as the file knows."""
+    return one_source_sentences(source_documents(data), articles, random.Random(13))[0]
+
+
+CORPORA = {"shared_sentences": None, "no_shared_sentences": no_shared_sentences,
+           "one_source_per_article": one_source_per_article}
 
 
 def one_size(data: Path, articles: int, corpus_name: str, variants: dict[str, tuple[list[str], int]],
@@ -183,13 +204,20 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"benchmark": "story_scale", "hosts": HOSTS, "sizes": args.sizes,
                     "runner": "newsbeam run defaults (FnApiRunner, one SDK worker process per core)",
                     "target": {"largest_story": 3, "per_article_ratio": TARGET_RATIO}, "corpora": {}}
+    if set(args.corpora) != set(CORPORA) and RESULTS.is_file():  # a part re-run: the rest stays as measured
+        before = json.loads(RESULTS.read_text(encoding="utf-8"))
+        if before.get("sizes") == args.sizes:
+            for name, section in before.get("corpora", {}).items():
+                if name not in args.corpora:
+                    result["corpora"][name] = {"measured_at": before.get("measured_at"), **section}
     first, last = str(args.sizes[0]), str(args.sizes[-1])
     for corpus_name in args.corpora:
         by_size = {}
         for n in args.sizes:
             print(f"{corpus_name}: {n} articles", flush=True)
             by_size[str(n)] = one_size(data, n, corpus_name, variants, sources)
-        result["corpora"][corpus_name] = section = {}
+        result["corpora"][corpus_name] = section = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                time.gmtime())}
         for name in variants:
             ratio = round(by_size[last][name]["stage_ms_per_article"] / by_size[first][name]["stage_ms_per_article"],
                           3)

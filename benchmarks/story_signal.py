@@ -388,13 +388,21 @@ def one_source_texts(sources: list[tuple[list[str], int]], n: int, rng,
     """Articles of up to ``per_article`` sentences of one source text each (in the source's
     order), the source drawn at random: articles of one source (group) report one story,
     articles of two groups are unrelated. Returns the texts and their groups."""
-    texts, groups = [], []
+    articles, groups = one_source_sentences(sources, n, rng, per_article)
+    return [" ".join(a) for a in articles], groups
+
+
+def one_source_sentences(sources: list[tuple[list[str], int]], n: int, rng,
+                         per_article: int = 8) -> tuple[list[list[str]], list[int]]:
+    """``one_source_texts`` as each article's sentences (``benchmarks/story_scale.py`` makes
+    pages of them)."""
+    articles, groups = [], []
     for _ in range(n):
         sentences, group = sources[rng.randrange(len(sources))]
         picked = sorted(rng.sample(range(len(sentences)), min(per_article, len(sentences))))
-        texts.append(" ".join(sentences[i] for i in picked))
+        articles.append([sentences[i] for i in picked])
         groups.append(group)
-    return texts, groups
+    return articles, groups
 
 
 def scale(name: str, texts_of, sizes: tuple[int, ...] = (1000, 4000), repeats: int = 5,
