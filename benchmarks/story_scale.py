@@ -130,20 +130,21 @@ def measure_run(run: dict, story_of: dict[str, str], sizes: Counter, groups_of: 
             "stories_mixing_unrelated": sum(c for k, c in unrelated.items() if k > 1)}
 
 
-def no_shared_sentences(data: Path, articles: int) -> list[list[str]]:
+def no_shared_sentences(data: Path, sources, articles: int) -> list[list[str]]:
     """Each page's sentences for the corpus ``no_shared_sentences``: 8 per page (the first its
     headline), no two pages published within 72 h sharing one (``story_signal``'s
     ``disjoint_sentences``, whose publication times are the corpus's)."""
     return disjoint_sentences(sentences(data), articles, random.Random(13))
 
 
-def one_source_per_article(data: Path, articles: int) -> list[list[str]]:
+def one_source_per_article(data: Path, sources, articles: int) -> list[list[str]]:
     """Each page's sentences for the corpus ``one_source_per_article``: up to 8 sentences of
     one source text, in its order (``story_signal.one_source_sentences``): pages of one
     source report one story, pages of two sources are unrelated as far as the file knows."""
-    return one_source_sentences(source_documents(data), articles, random.Random(13))[0]
+    return one_source_sentences(sources, articles, random.Random(13))[0]
 
 
+# corpus -> its pages' sentences, from (data, the source texts, pages); None: the memory benchmark's draw
 CORPORA = {"shared_sentences": None, "no_shared_sentences": no_shared_sentences,
            "one_source_per_article": one_source_per_article}
 
@@ -156,7 +157,7 @@ def one_size(data: Path, articles: int, corpus_name: str, variants: dict[str, tu
         work = Path(tmp)
         drawn: dict[str, list[str]] = {}
         corpus = build_corpus(data, work / "site", articles, HOSTS, drawn=drawn,
-                              chosen=choose(data, articles) if choose else None)
+                              chosen=choose(data, sources, articles) if choose else None)
         paths = list(drawn)
         _, groups = with_sources([drawn[p] for p in paths], sources)
         groups_of = dict(zip(paths, groups))

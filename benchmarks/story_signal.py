@@ -206,12 +206,12 @@ def _assigned(texts: list[str], vectors: dict | None, config) -> tuple[dict, int
 
 @functools.lru_cache(maxsize=None)
 def language(text: str) -> str:
-    """The language the pipeline gives an article whose page declares none and whose feed
-    gives none (``transforms.extract_articles``: py3langid on the text's first 5,000
-    characters): the profile leaves out that language's stop words, as the story stage does."""
-    import py3langid
+    """The language the extract stage gives an article whose page declares none and whose
+    feed gives none (``transforms.extract_articles._language``: py3langid on the text): the
+    profile leaves out that language's stop words, as the story stage does."""
+    from transforms.extract_articles import _language
 
-    return py3langid.classify(text[:5000])[0]
+    return _language(b"", text)
 
 
 def _pair_counts(story: dict, pairs: list[tuple[str, str, int]]) -> tuple[int, int, int]:
