@@ -81,8 +81,10 @@ bench: $(STAMP) $(PRISM) $(EMB_STAMP)
 	$(BIN)/python -m benchmarks.names
 	$(BIN)/python -m benchmarks.ner --data $(DATA)
 	$(BIN)/python -m benchmarks.story_signal --data $(DATA)
+	$(BIN)/python -m benchmarks.story_density --data $(DATA)
 	$(BIN)/python -m benchmarks.story_pipeline --data $(DATA)
 	$(BIN)/python -m benchmarks.story_scale --data $(DATA)
+	$(BIN)/python -m benchmarks.story_scale --data $(DATA) --same_density
 	$(BIN)/python -m benchmarks.parallel --data $(DATA)
 	$(BIN)/python -m benchmarks.streaming --data $(DATA)
 	$(BIN)/python -m benchmarks.cores --data $(DATA)

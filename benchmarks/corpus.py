@@ -28,11 +28,14 @@ import re
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline.loopback import LoopbackSite
 
 PAGE_BYTES = 60_000
+DAYS = 28  # page n is published on day n % DAYS from FIRST_DAY (at hour n % 24) unless told
+FIRST_DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[A-Z“\"'])")
 
 
@@ -71,7 +74,7 @@ def _boilerplate(rng: random.Random, headlines: list[str], host: int) -> tuple[s
 
 
 def _page(rng: random.Random, pool: list[str], host: int, n: int,
-          chosen: list[str] | None = None) -> tuple[str, list[str], str]:
+          chosen: list[str] | None = None, days: int = DAYS) -> tuple[str, list[str], str]:
     if chosen:  # the caller's sentences: the first is the headline, every other one is shown
         headline, body = chosen[0], chosen[1:]
         paras = [body[i:i + 3] for i in range(0, len(body), 3)]
@@ -81,13 +84,13 @@ def _page(rng: random.Random, pool: list[str], host: int, n: int,
         paras = [body[i:i + rng.randint(2, 4)] for i in range(0, len(body), 3)]
     title = headline[:120]
     article = "".join(f"<p>{html.escape(' '.join(p))}</p>" for p in paras)
-    day = 1 + n % 28
+    published = (FIRST_DAY + timedelta(days=n % days, hours=n % 24)).strftime("%Y-%m-%dT%H:%M:%SZ")
     header, side, foot = _boilerplate(rng, pool, host)
     comments = "".join(f'<div class="comment"><b>reader{rng.randrange(999)}</b>'
                        f"<p>{html.escape(rng.choice(pool))}</p></div>" for _ in range(6))
     head = (f"<head><meta charset='utf-8'><title>{html.escape(title)} | Example News {host}</title>"
             f'<meta name="author" content="Staff writer {host}">'
-            f'<meta property="article:published_time" content="2026-10-{day:02d}T{n % 24:02d}:00:00Z">'
+            f'<meta property="article:published_time" content="{published}">'
             "<style>" + "".join(f".c{i}{{margin:{i}px;padding:{i % 7}px}}" for i in range(400)) + "</style></head>")
     page = (f"<!DOCTYPE html><html lang='en'>{head}<body>{header}<main><article>"
             f"<h1>{html.escape(title)}</h1><p class='byline'>By Staff writer {host}</p>{article}</article>"
@@ -112,8 +115,9 @@ class Corpus:
 
 def build_corpus(data: Path, root: Path, articles: int, hosts: int, seed: int = 13,
                  drawn: dict[str, list[str]] | None = None,
-                 chosen: list[list[str]] | None = None) -> Corpus:
-    """Writes ``articles`` unique pages spread evenly over ``hosts`` and one feed per host.
+                 chosen: list[list[str]] | None = None, days: int = DAYS) -> Corpus:
+    """Writes ``articles`` unique pages spread evenly over ``hosts`` and one feed per host,
+    published over ``days`` days (page n on day n % days, hour n % 24).
     ``drawn``, if given, receives each page's path (under ``root``) -> the pool sentences it
     shows (its title's sentence first, then the body's). ``chosen``, if given, holds each
     page's sentences instead of a draw from the pool (the first as its headline)."""
@@ -123,7 +127,7 @@ def build_corpus(data: Path, root: Path, articles: int, hosts: int, seed: int = 
     items: dict[int, list[str]] = {h: [] for h in range(hosts)}
     for n in range(articles):
         host = n % hosts
-        title, sentences_of_page, page = _page(rng, pool, host, n, chosen[n] if chosen else None)
+        title, sentences_of_page, page = _page(rng, pool, host, n, chosen[n] if chosen else None, days)
         path = root / "a" / f"h{host}" / f"{n:06d}.html"
         if drawn is not None:
             drawn[f"a/h{host}/{n:06d}.html"] = sentences_of_page

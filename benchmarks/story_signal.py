@@ -69,6 +69,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -281,8 +282,16 @@ def order_spread(pairs: list[tuple[str, str, int]], texts: list[str], vectors: d
             "f1": [round(x, 3) for x in scores], "merged": merged}
 
 
-def _published(i: int) -> str:
-    return f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00"
+DAYS = 28  # the corpora's span: article i is published on day i % DAYS, hour i % 24
+
+
+def _published(i: int, days: int = DAYS) -> str:
+    """Article ``i``'s publication time: day ``i % days`` from 1 October 2026, hour ``i % 24``
+    (the pages of ``benchmarks.corpus`` carry the same times)."""
+    return (_FIRST_DAY + timedelta(days=i % days, hours=i % 24)).isoformat()
+
+
+_FIRST_DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
 
 
 def mixed_sentences(pool: list[str], n: int, rng) -> list[list[str]]:
@@ -290,16 +299,16 @@ def mixed_sentences(pool: list[str], n: int, rng) -> list[list[str]]:
     return [rng.sample(pool, rng.randint(24, 40)) for _ in range(n)]
 
 
-def disjoint_sentences(pool: list[str], n: int, rng, per_article: int = 8) -> list[list[str]]:
+def disjoint_sentences(pool: list[str], n: int, rng, per_article: int = 8, days: int = DAYS) -> list[list[str]]:
     """Articles of ``per_article`` sentences such that no two published within 72 h of each
-    other (``_published``) share a sentence: the 28 days are cut into 3-day blocks, even
+    other (``_published`` over ``days``) share a sentence: the days are cut into 3-day blocks, even
     blocks draw from one half of the pool and odd blocks from the other, without
     replacement within a block; two articles within 72 h are in one block or in two
     neighbouring ones."""
     halves = (pool[::2], pool[1::2])
     blocks: dict[int, list[int]] = {}
     for i in range(n):
-        blocks.setdefault(i % 28 // 3, []).append(i)
+        blocks.setdefault(i % days // 3, []).append(i)
     texts: dict[int, list[str]] = {}
     for block, members in blocks.items():
         half = halves[block % 2]

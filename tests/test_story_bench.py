@@ -103,3 +103,37 @@ def test_the_scale_corpus_can_show_sentences_the_caller_chose(tmp_path):
         article = html.unescape((tmp_path / path).read_text(encoding="utf-8")).split("<article>", 1)[1]
         article = article.split("</article>", 1)[0]
         assert f"<h1>{chosen[n][0][:120]}</h1>" in article and all(s in article for s in chosen[n][1:])
+
+
+def test_no_two_articles_within_72_hours_share_a_sentence_over_any_span():
+    """``disjoint_sentences`` over 28 days and over 112 (``story_density`` and
+    ``story_scale --same_density`` spread 4,000 articles that far): two articles published
+    within 72 hours of each other (``_published``, the corpus pages' times) share no sentence."""
+    from datetime import datetime, timedelta
+
+    from benchmarks.story_signal import _published, disjoint_sentences
+
+    pool = [f"Sentence number {k} of a made-up pool." for k in range(2400)]
+    for n, days in ((300, 28), (1200, 112)):
+        articles = disjoint_sentences(pool, n, random.Random(7), per_article=8, days=days)
+        at = [datetime.fromisoformat(_published(i, days)) for i in range(n)]
+        assert max(at) - min(at) > timedelta(days=days - 2)  # the span is the one asked for
+        order = sorted(range(n), key=at.__getitem__)
+        for k, i in enumerate(order):
+            for j in order[k + 1:]:
+                if at[j] - at[i] > timedelta(hours=72):
+                    break
+                assert not set(articles[i]) & set(articles[j]), (i, j)
+
+
+def test_corpus_pages_carry_the_publication_time_of_their_span():
+    """The pages of ``benchmarks.corpus`` are published at ``story_signal._published``'s times
+    (the benchmarks' two views of one corpus agree), over the days asked for."""
+    from benchmarks.corpus import _page
+    from benchmarks.story_signal import _published
+
+    pool = [f"Sentence number {k} of a made-up pool." for k in range(200)]
+    for n, days in ((5, 28), (27, 28), (29, 28), (100, 112), (111, 112)):
+        page = _page(random.Random(n), pool, 0, n, days=days)[2]
+        stamp = _published(n, days).replace("+00:00", "Z")
+        assert f'<meta property="article:published_time" content="{stamp}">' in page
