@@ -7,7 +7,10 @@ without its language's stop words (spaCy's list). Three ways of profiling, each 
 the grouping algorithm (``StoryIndex``, the defaults of ``StoryConfig``) in-process:
 
 - ``none``: no stop words left out (newsbeam before this change);
-- ``non_english``: the stop words of every language but English left out (newsbeam now);
+- ``non_english``: the stop words of every language but English left out (newsbeam until
+  2026-11-29);
+- ``english_voice``: those, and of English its first- and second-person pronouns
+  (``transforms._stories.ENGLISH_VOICE``: newsbeam now);
 - ``all``: English stop words left out too.
 
 On two sets:
@@ -43,7 +46,7 @@ from transforms.extract_articles import _language
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "story_languages.json"
-VARIANTS = ("none", "non_english", "all")
+VARIANTS = ("none", "non_english", "english_voice", "all")
 SEEDS = (13, 14, 15, 16, 17)
 
 
@@ -56,11 +59,15 @@ def _english_stop_words() -> frozenset:
 def profile_as(variant: str, article_id: str, published: str, title: str, text: str,
                language: str | None) -> StoryProfile:
     """The article's profile as ``variant`` takes it, through newsbeam's own ``profile``
-    (``non_english`` is newsbeam's; ``none`` gives it no language; ``all`` takes English stop
+    (``english_voice`` is newsbeam's; ``none`` gives it no language; ``non_english`` gives an
+    English article no language, so it keeps its pronouns; ``all`` takes English stop
     words out of an English article's text first)."""
     if variant == "none":
         return profile(article_id, published, "outlet", title, text)
-    if variant == "all" and (language or "en").split("-")[0] == "en":
+    english = (language or "en").split("-")[0] == "en"
+    if variant == "non_english" and english:
+        return profile(article_id, published, "outlet", title, text)
+    if variant == "all" and english:
         english = _english_stop_words()
         kept = " ".join(w for w in _WORD.findall(titled_text(title, text)) if w.casefold() not in english)
         return profile(article_id, published, "outlet", None, kept)._replace(title=title)

@@ -9,6 +9,7 @@ import pytest
 from samples_util import page
 
 from transforms._stories import (
+    ENGLISH_VOICE,
     DocumentFrequencies,
     HeadlineMatcher,
     StoryConfig,
@@ -430,7 +431,8 @@ MATCH = ("O jogo de sábado no Dragão terminou com uma vitória do Porto por tr
 
 def test_stop_words_are_left_out_of_profiles_in_other_languages_than_english():
     assert {"de", "que", "não", "uma", "para"} <= stop_words("pt-BR") == stop_words("pt_br") == stop_words("PT")
-    assert not stop_words("en") and not stop_words("en-GB") and not stop_words(None)
+    assert stop_words("en") == stop_words("en-GB") == ENGLISH_VOICE and not stop_words(None)
+    assert not {"the", "and", "of", "he", "she", "they"} & stop_words("en")  # IDF weighs those down
     assert not stop_words("xx") and not stop_words("../x")  # no list, no import of a made-up module
     assert "que" in stems(BAKERY) and "que" not in stems(BAKERY, "pt")
     assert "padaria" in stems(BAKERY, "pt") and "the" in stems("the bakery", "en")
@@ -451,6 +453,50 @@ def test_unrelated_articles_in_a_minority_language_do_not_share_a_story_by_its_f
     assert story["match"] != story["bakery"]
     seed = [story[a.article_id] for a in english[:2]]
     assert seed[0] == seed[1]  # the English seed reports are still one story
+
+
+# Two made-up first-person columns on unrelated things (learning to bake bread, a morning
+# run): what they share is their voice, "I", "my", "me", "we", "you".
+BREAD = ("I never thought I would be the kind of person who bakes my own bread. My mother baked "
+         "every Sunday and I watched her, but I was sure it was beyond me. Then my neighbour left "
+         "me a jar of sourdough starter, and we have been inseparable ever since. You learn "
+         "patience, my friends: I fed it, I waited, I burned my first three loaves, and my kitchen "
+         "smelled of smoke for a week. If you try it, be kinder to yourself than I was to myself.")
+RUN = ("My alarm goes off at five and I lie there for a minute telling myself I can skip it. I "
+       "never do. My shoes are by the door, my headphones in my pocket, and by the time I reach "
+       "the river my legs have stopped arguing with me. We runners are a strange tribe: you nod "
+       "at the same faces every morning and never learn their names. If you asked me why I do "
+       "it, I would tell you that the city is mine for an hour, and that I need that hour.")
+
+
+def test_unrelated_first_person_columns_do_not_share_a_story_by_their_pronouns():
+    import random
+
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    english = [extract_article(page(path)) for path in DEMO.values()]
+    # A run of news around them: 120 made-up third-person reports, each with half of English's
+    # function words (not the pronouns) and 40 words of the demo's reports. IDF is then the
+    # run's own (over 100 documents), and the pronouns are in the two columns alone.
+    rng = random.Random(1)
+    function = sorted(w for w in STOP_WORDS if w not in ENGLISH_VOICE and w.isalpha())
+    news = sorted({w for a in english for w in stems(a.text)})
+    reports = [_made_up(f"report{i}", "2020-01-06T10:00:00+00:00",
+                        " ".join(rng.sample(function, len(function) // 2) + rng.sample(news, 40)))
+               for i in range(120)]
+
+    def grouped(language):
+        profiles = [profile(a.article_id, "2020-01-07T10:00:00+00:00", a.source, a.title, a.text, language="en")
+                    for a in english]
+        profiles += [profile(name, "2020-01-07T11:00:00+00:00", name, None, text, language=language)
+                     for name, text in (("bread", BREAD), ("run", RUN))]
+        return StoryIndex().assign_all(profiles, _frequencies(profiles + reports))
+
+    assert grouped(None)["run"] == "bread"  # with the pronouns (no language): one story
+    story = grouped("en")
+    assert story["run"] != story["bread"]
+    seed = [story[a.article_id] for a in english[:2]]
+    assert seed[0] == seed[1]  # the seed reports are still one story
 
 
 # Two made-up Hindi reports on unrelated things (New Year traffic in Delhi, a wheat harvest

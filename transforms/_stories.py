@@ -6,7 +6,8 @@ the earliest article of its story, so a story's id never changes as it grows.
 Profile of an article (``profile``): the words of its title and text (the title once:
 ``titled_text``), casefolded, stemmed with the Snowball English stemmer, number words
 written as digits ("two" -> "2"), with their counts, less the stop words of its language
-when that is not English (``stop_words``); its publication time and outlet.
+(``stop_words``; of English only the first- and second-person pronouns); its publication
+time and outlet.
 ``benchmarks/story_signal.py`` measured the signals: stemmed word TF-IDF separated
 same-story from different-story pairs best (entity keys did not add).
 
@@ -122,11 +123,20 @@ def clear_caches() -> None:
     instant.cache_clear()
 
 
+# English words left out of an English profile: the first- and second-person pronouns.
+# They tell a piece's voice (a column, a reader's letter, an interview), not its event; news
+# reports are written in the third person, so in a run of news IDF takes them for
+# distinctive words, and two unrelated first-person columns shared a story by "my", "I"
+# and "me" (on the stories file, 0.107 of a 0.192 cosine between a PTSD memoir and a column
+# about a housekeeper). Third-person pronouns are common in reports and weigh little already.
+ENGLISH_VOICE = frozenset("i me my mine myself we us our ours ourselves you your yours yourself yourselves".split())
+
+
 @lru_cache(maxsize=64)
 def stop_words(language: Optional[str]) -> frozenset:
     """The function words left out of a profile in ``language`` (a tag such as ``pt-BR``):
-    spaCy's stop-word list of the language (casefolded), none for English or an unknown
-    language.
+    spaCy's stop-word list of the language (casefolded); for English only the first- and
+    second-person pronouns (``ENGLISH_VOICE``); none for an unknown language.
 
     Why: a language that has only a few articles in a run has its function words in those
     articles alone, so IDF took them for distinctive words. On the extraction benchmark's
@@ -136,13 +146,17 @@ def stop_words(language: Optional[str]) -> frozenset:
     NASCAR standings with one of basketball scores, and an English page declared German in
     an English story it belongs to), and its English stories stay as they were.
 
-    Why not English: its function words weigh little by IDF already (a run is mostly
-    English, and the IDF's background is English word frequencies). Leaving them out too
-    grouped the stories file worse: more different pairs merged in 3 of its 5 orders, none
-    fewer.
+    Why not all of English's: its function words weigh little by IDF already (a run is
+    mostly English, and the IDF's background is English word frequencies). Leaving spaCy's
+    whole list out grouped the stories file worse: more different pairs merged in 3 of its
+    5 orders, none fewer. Its first- and second-person pronouns are the exception: they are
+    rare in news reports, so they weigh like a minority language's function words
+    (``ENGLISH_VOICE``; ``benchmarks/story_languages.py`` measures the variants).
     """
     primary = (language or "").replace("_", "-").split("-", 1)[0].casefold()
-    if not primary or primary == "en" or not primary.isalpha():
+    if primary == "en":
+        return ENGLISH_VOICE
+    if not primary or not primary.isalpha():
         return frozenset()
     try:
         words = import_module(f"spacy.lang.{primary}.stop_words").STOP_WORDS
