@@ -69,11 +69,12 @@ import re
 import statistics
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
 from benchmarks._results import save
+from benchmarks.corpus import DAYS, FIRST_DAY
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "story_signal.json"
@@ -282,16 +283,10 @@ def order_spread(pairs: list[tuple[str, str, int]], texts: list[str], vectors: d
             "f1": [round(x, 3) for x in scores], "merged": merged}
 
 
-DAYS = 28  # the corpora's span: article i is published on day i % DAYS, hour i % 24
-
-
 def _published(i: int, days: int = DAYS) -> str:
-    """Article ``i``'s publication time: day ``i % days`` from 1 October 2026, hour ``i % 24``
+    """Article ``i``'s publication time: day ``i % days`` from ``FIRST_DAY``, hour ``i % 24``
     (the pages of ``benchmarks.corpus`` carry the same times)."""
-    return (_FIRST_DAY + timedelta(days=i % days, hours=i % 24)).isoformat()
-
-
-_FIRST_DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    return (FIRST_DAY + timedelta(days=i % days, hours=i % 24)).isoformat()
 
 
 def mixed_sentences(pool: list[str], n: int, rng) -> list[list[str]]:
