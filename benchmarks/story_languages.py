@@ -64,12 +64,12 @@ def profile_as(variant: str, article_id: str, published: str, title: str, text: 
     words out of an English article's text first)."""
     if variant == "none":
         return profile(article_id, published, "outlet", title, text)
-    english = (language or "en").split("-")[0] == "en"
-    if variant == "non_english" and english:
+    is_english = (language or "en").split("-")[0] == "en"
+    if variant == "non_english" and is_english:
         return profile(article_id, published, "outlet", title, text)
-    if variant == "all" and english:
-        english = _english_stop_words()
-        kept = " ".join(w for w in _WORD.findall(titled_text(title, text)) if w.casefold() not in english)
+    if variant == "all" and is_english:
+        stop = _english_stop_words()
+        kept = " ".join(w for w in _WORD.findall(titled_text(title, text)) if w.casefold() not in stop)
         return profile(article_id, published, "outlet", None, kept)._replace(title=title)
     return profile(article_id, published, "outlet", title, text, language=language)
 
